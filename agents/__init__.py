@@ -1,0 +1,1 @@
+"""The actors: providers, developers, free riders, exchange, arbitrageurs, metamodel."""

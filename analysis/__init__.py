@@ -1,0 +1,1 @@
+"""Reading a run's outputs (tables, ledger) for metrics and reports."""

@@ -1,4 +1,5 @@
-"""Swappable market rules: reward, slashing, aggregation, pricing, verification, privacy, submission.
+"""Swappable market rules: reward, slashing, aggregation, pricing, verification, privacy,
+submission.
 
 Rules import nothing from ``agents`` or ``sim``; they take numpy arrays and plain data.
 """

@@ -27,11 +27,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 #: Configuration every rule's ``Params`` dataclass uses: unknown keys are errors,
 #: no silent coercion of strings to numbers (ints are accepted for floats).
-PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True)
 
 
 class UnknownRuleError(LookupError):
@@ -121,7 +121,7 @@ class Registry:
     def validate_params(self, name: str, params: Mapping[str, Any]) -> Any:
         """Validated ``Params`` instance of rule ``name`` (raises ValidationError)."""
         info = self.get(name)
-        return TypeAdapter(info.params_type).validate_python(dict(params))
+        return info.params_type(**dict(params))
 
     def build(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         """Instance of rule ``name`` with validated parameters."""
@@ -138,9 +138,7 @@ def unknown_message(what: str, value: object, allowed: list[str]) -> str:
     return msg + f" (allowed: {', '.join(allowed)})"
 
 
-REWARD = Registry(
-    "reward", "who is paid what when a round resolves", contract="payouts"
-)
+REWARD = Registry("reward", "who is paid what when a round resolves", contract="payouts")
 SLASHING = Registry(
     "slashing", "what happens to the stake behind a negative payout", contract="slash"
 )
@@ -148,20 +146,15 @@ AGGREGATION = Registry(
     "aggregation", "how submissions are weighted into the metamodel", contract="weights"
 )
 PRICING = Registry("pricing", "how data feeds are priced each round", contract="prices")
-VERIFICATION = Registry(
-    "verification", "how claimed computation is checked", contract="verify"
-)
-PRIVACY = Registry(
-    "privacy", "how developers reach the providers' data", contract="training_cost"
-)
+VERIFICATION = Registry("verification", "how claimed computation is checked", contract="verify")
+PRIVACY = Registry("privacy", "how developers reach the providers' data", contract="training_cost")
 SUBMISSION = Registry(
     "submission", "when submitted predictions become visible", contract="visible_before_close"
 )
 
 #: Every family, in the order scenario files list them.
 FAMILIES: dict[str, Registry] = {
-    r.family: r
-    for r in (REWARD, SLASHING, AGGREGATION, PRICING, VERIFICATION, PRIVACY, SUBMISSION)
+    r.family: r for r in (REWARD, SLASHING, AGGREGATION, PRICING, VERIFICATION, PRIVACY, SUBMISSION)
 }
 
 

@@ -1,0 +1,1 @@
+"""Scenarios shipped with mlmarket (YAML files, read with importlib.resources)."""

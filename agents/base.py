@@ -1,0 +1,89 @@
+"""Agents are Mesa agents for identity; their state lives in columns of a population.
+
+Each agent type keeps a :class:`Columns` store (one numpy array per attribute, one
+row per agent that ever existed). A :class:`MarketAgent` knows its row (``slot``) and
+its ledger accounts, so ``agent.tokens`` reads the ledger and ``agent.status`` reads
+the column, while whole-population work (choosing feeds, training, staking) runs on
+the columns in one call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+
+#: Lifecycle of an agent: active -> leaving (no new exposure, waits for its open rounds)
+#: -> gone (stake released, tokens sold, removed from the Mesa model).
+ACTIVE, LEAVING, GONE = 0, 1, 2
+
+
+class Columns:
+    """Growable column store: ``cols.name`` is the array of the rows so far."""
+
+    def __init__(self, spec: dict[str, tuple[Any, tuple[int, ...], Any]], capacity: int = 16):
+        self._spec = spec
+        self._cap = max(1, capacity)
+        self._n = 0
+        self._data = {
+            k: np.full((self._cap, *tail), fill, dtype=dt) for k, (dt, tail, fill) in spec.items()
+        }
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, n: int) -> np.ndarray:
+        """Append ``n`` rows filled with defaults; return their indices."""
+        need = self._n + n
+        if need > self._cap:
+            cap = max(need, 2 * self._cap)
+            for k, (dt, tail, fill) in self._spec.items():
+                grown = np.full((cap, *tail), fill, dtype=dt)
+                grown[: self._n] = self._data[k][: self._n]
+                self._data[k] = grown
+            self._cap = cap
+        idx = np.arange(self._n, need)
+        self._n = need
+        return idx
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        data = self.__dict__.get("_data")
+        if data is None or name not in data:
+            raise AttributeError(name)
+        return data[name][: self._n]
+
+
+class MarketAgent(mesa.Agent):
+    """A participant: a Mesa agent with a row in its population and ledger accounts."""
+
+    kind = "agent"
+
+    def __init__(self, model: mesa.Model, slot: int, wallet: int = -1, locked: int | None = None):
+        super().__init__(model)
+        self.slot = slot
+        self.wallet = wallet
+        self.locked = locked
+
+    @property
+    def account(self) -> str:
+        """Ledger name of the agent's wallet."""
+        return self.model.ledger.account_name(self.wallet)
+
+    @property
+    def tokens(self) -> float:
+        """Liquid tokens (from the ledger)."""
+        return self.model.ledger.balance(self.wallet, "token")
+
+    @property
+    def locked_tokens(self) -> float:
+        """Tokens staked or bonded (from the ledger)."""
+        return 0.0 if self.locked is None else self.model.ledger.balance(self.locked, "token")
+
+    @property
+    def usd(self) -> float:
+        """Stable-asset holdings (from the ledger)."""
+        return self.model.ledger.balance(self.wallet, "usd")
+
+    def step(self) -> None:
+        """Agents act through their population's vectorized phases, not one by one."""

@@ -1,0 +1,201 @@
+"""Numerai's scores: CORR (``numerai_corr``) and MMC (``correlation_contribution``).
+
+The definitions follow numerai-tools ``numerai_tools/scoring.py`` (``rank``,
+``gaussian``, ``power``, ``orthogonalize``, ``numerai_corr``,
+``correlation_contribution``) and the Numerai documentation on scoring
+(docs.numer.ai, "Scoring": CORR and MMC). numerai-tools works on pandas objects
+indexed by stock id; here every function takes aligned numpy arrays, and each has a
+``_rows`` version that scores ``n`` submissions (the rows of an ``(n, A)`` array)
+against one target in a single vectorized call. The 1-D functions call the row
+kernels, so there is one implementation of each formula.
+
+Deliberate differences from numerai-tools:
+
+* no index alignment or NaN filtering: inputs must be finite and aligned (a
+  ``ValueError`` says which one is not);
+* no ``top_bottom`` option;
+* degenerate inputs score 0 instead of NaN: fewer than two assets, a constant
+  target, a constant prediction row (see each function for the details).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm, rankdata
+
+__all__ = [
+    "correlation_contribution",
+    "correlation_contribution_rows",
+    "numerai_corr",
+    "numerai_corr_rows",
+    "rank_gaussianize",
+    "rank_gaussianize_rows",
+]
+
+
+def _as_rows(x: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=float)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, A), got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return a
+
+
+def _as_vector(x: np.ndarray, name: str, size: int | None = None) -> np.ndarray:
+    a = np.asarray(x, dtype=float)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {a.shape}")
+    if size is not None and a.shape[0] != size:
+        raise ValueError(f"{name} has {a.shape[0]} entries, expected {size}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return a
+
+
+def _signed_power(x: np.ndarray, p: float) -> np.ndarray:
+    """sign(x) * |x|**p (numerai-tools ``power``)."""
+    return np.sign(x) * np.abs(x) ** p
+
+
+def rank_gaussianize_rows(X: np.ndarray) -> np.ndarray:
+    """Gaussianize each row of ``X`` (n, A) independently: ranks to normal quantiles.
+
+    For each row: ``r`` = ranks 1..A with ties given their average rank, then
+    ``q = (r - 0.5) / A`` and ``norm.ppf(q)``. The result of a row has mean 0 when it
+    has no ties, is antisymmetric around the middle rank and is 0 everywhere for a
+    constant row (every rank is (A + 1) / 2, so q = 0.5).
+
+    Source: numerai-tools ``scoring.py``: ``rank(df, method="average")`` followed by
+    ``gaussian`` (``scipy.stats.norm.ppf``), applied to rows instead of columns.
+    """
+    X = _as_rows(X, "X")
+    n, A = X.shape
+    if n == 0 or A == 0:
+        return np.zeros((n, A))
+    ranks = rankdata(X, axis=1, method="average")
+    # Average ranks are exact multiples of 1/2 in [1, A], so norm.ppf((r - 0.5) / A)
+    # takes at most 2A - 1 distinct values: evaluate it once for each and look it up.
+    # The lookup returns exactly what norm.ppf gives on the full array.
+    half_steps = np.arange(2, 2 * A + 1) / 2.0  # 1, 1.5, ..., A
+    table = norm.ppf((half_steps - 0.5) / A)
+    return table[(2.0 * ranks).astype(np.intp) - 2]
+
+
+def rank_gaussianize(x: np.ndarray) -> np.ndarray:
+    """Gaussianize a 1-D array: averaged-tie ranks ``r``, ``norm.ppf((r - 0.5) / n)``.
+
+    Source: numerai-tools ``scoring.py`` (``tie_kept_rank`` then ``gaussian``). See
+    :func:`rank_gaussianize_rows` for the vectorized version this calls.
+    """
+    x = _as_vector(x, "x")
+    return rank_gaussianize_rows(x[None, :])[0]
+
+
+def numerai_corr_rows(P: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Numerai CORR of every row of ``P`` (n, A) against ``target`` (A,); returns (n,).
+
+    For each row p::
+
+        p' = signed_power(norm.ppf((rank(p) - 0.5) / A), 1.5)
+        t' = signed_power(target - mean(target), 1.5)
+        CORR = pearson(p', t')
+
+    with ``rank`` the averaged-tie rank and ``signed_power(x, a) = sign(x) * |x|**a``.
+    CORR depends on the predictions only through their ranks, so it is unchanged by
+    any strictly increasing transform of a row.
+
+    Source: numerai-tools ``scoring.py`` ``numerai_corr`` (re-centre the target,
+    ``tie_kept_rank__gaussianize__pow_1_5`` on the predictions, 1.5 power on the
+    target, Pearson correlation); Numerai docs, "Scoring: CORR".
+
+    Degenerate cases give 0.0 (numerai-tools gives NaN): fewer than two assets, a
+    constant target (all entries equal), a constant row (its gaussianized ranks are
+    all 0).
+    """
+    P = _as_rows(P, "P")
+    n, A = P.shape
+    t = _as_vector(target, "target", A)
+    out = np.zeros(n)
+    if n == 0 or A < 2 or t.max() == t.min():
+        return out
+    t15 = _signed_power(t - t.mean(), 1.5)
+    tc = t15 - t15.mean()
+    p15 = _signed_power(rank_gaussianize_rows(P), 1.5)
+    pc = p15 - p15.mean(axis=1, keepdims=True)
+    den = np.sqrt(np.einsum("ij,ij->i", pc, pc)) * np.sqrt(tc @ tc)
+    ok = den > 0
+    out[ok] = (pc[ok] @ tc) / den[ok]
+    return np.clip(out, -1.0, 1.0)
+
+
+def numerai_corr(predictions: np.ndarray, target: np.ndarray) -> float:
+    """Numerai CORR of one prediction vector against ``target`` (both (A,)).
+
+    ``pearson(signed_power(gauss(rank(p)), 1.5), signed_power(t - mean(t), 1.5))``;
+    0.0 when either side has zero variance or A < 2. Source: numerai-tools
+    ``scoring.py`` ``numerai_corr``; see :func:`numerai_corr_rows`, which this calls.
+    """
+    p = _as_vector(predictions, "predictions")
+    return float(numerai_corr_rows(p[None, :], target)[0])
+
+
+def correlation_contribution_rows(
+    P: np.ndarray, meta_model: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """MMC of every row of ``P`` (n, A) against ``meta_model`` and ``target`` (A,).
+
+    For each row p, with ``gauss(x) = norm.ppf((rank(x) - 0.5) / A)`` (averaged ties)::
+
+        g = gauss(p),  m = gauss(meta_model)
+        neutral = g - m * (g . m) / (m . m)         # remove the projection on m
+        t = 4 * target if every target is in [0, 1] else target
+        t = t - mean(t)
+        MMC = (t . neutral) / A
+
+    The rule for ``t`` is the one in numerai-tools: a target lying entirely in
+    [0, 1] (Numerai's buckets 0, 0.25, ..., 1) is multiplied by 4 (giving buckets
+    -2..2 after centring); any other target is only centred. The projection is not
+    centred, exactly as numerai-tools ``orthogonalize``. A copy of the meta model has
+    ``g == m`` and scores 0. MMC is computed as ``(t . g - (g . m)(m . t) / (m . m)) / A``
+    so the (n, A) neutralized matrix is never formed.
+
+    Source: numerai-tools ``scoring.py`` ``correlation_contribution`` (tie-kept rank,
+    gaussianize, ``orthogonalize``, dot with the centred target over its length);
+    Numerai docs, "Scoring: MMC".
+
+    Degenerate cases give 0.0 (numerai-tools gives NaN): no assets or fewer than two,
+    a constant target, a constant row. A constant meta model gauss(m) = 0 has no
+    direction to remove, so nothing is removed (the least-squares convention of
+    numerai-tools ``neutralize``) and MMC is ``t . g / A``.
+    """
+    P = _as_rows(P, "P")
+    n, A = P.shape
+    m_raw = _as_vector(meta_model, "meta_model", A)
+    t = _as_vector(target, "target", A)
+    out = np.zeros(n)
+    if n == 0 or A < 2 or t.max() == t.min():
+        return out
+    g = rank_gaussianize_rows(P)
+    m = rank_gaussianize_rows(m_raw[None, :])[0]
+    if t.min() >= 0.0 and t.max() <= 1.0:
+        t = t * 4.0
+    t = t - t.mean()
+    out = g @ t
+    mm = m @ m
+    if mm > 0:
+        out -= (g @ m) * ((m @ t) / mm)
+    return out / A
+
+
+def correlation_contribution(
+    predictions: np.ndarray, meta_model: np.ndarray, target: np.ndarray
+) -> float:
+    """MMC of one prediction vector: ``target . neutralize(gauss(p), gauss(meta)) / A``.
+
+    The target is multiplied by 4 when it lies in [0, 1], then centred, as in
+    numerai-tools. Source: numerai-tools ``scoring.py`` ``correlation_contribution``;
+    see :func:`correlation_contribution_rows`, which this calls.
+    """
+    p = _as_vector(predictions, "predictions")
+    return float(correlation_contribution_rows(p[None, :], meta_model, target)[0])

@@ -1,0 +1,179 @@
+"""The ``mlmarket`` command line.
+
+Exit codes: 0 success, 1 a run failed while simulating, 2 bad input (scenario, option,
+output folder): one message, no traceback, nothing executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sim.config import ScenarioError, load_scenario, parse_override, shipped_scenarios
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: exit 2 too
+        self.print_usage(sys.stderr)
+        self.exit(2, f"mlmarket: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="mlmarket",
+        description="Agent-based simulator of blockchain marketplaces for machine learning.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run a scenario and write its results")
+    r.add_argument(
+        "scenario",
+        nargs="?",
+        default="baseline",
+        help="a shipped scenario name (see `mlmarket list`) or a YAML path",
+    )
+    r.add_argument("--seed", type=_nonneg_int, help="root seed (sets run.seed)")
+    r.add_argument("--rounds", type=_pos_int, help="rounds to simulate (sets run.rounds)")
+    r.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any scenario key, e.g. --set mechanisms.reward.name=numerai (repeatable)",
+    )
+    r.add_argument("--out", help="output folder (default: a new folder under runs/)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("list", help="list shipped scenarios and registered mechanisms")
+    return p
+
+
+def _pos_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _nonneg_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
+    return v
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list()
+        return cmd_run(args, list(sys.argv if argv is None else ["mlmarket", *argv]))
+    except ScenarioError as e:
+        print(f"mlmarket: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mlmarket: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_list() -> int:
+    """Print shipped scenarios and every registered rule, one per line."""
+    from mechanisms.registry import load_all
+
+    print("scenarios:")
+    for name, desc in shipped_scenarios().items():
+        print(f"  {name} - {desc}")
+    print("mechanisms:")
+    for fam, reg in load_all().items():
+        for info in reg:
+            params = ", ".join(f"{k}={v}" for k, v in info.defaults().items())
+            line = f"  {fam}.{info.name} - {info.summary}"
+            print(line + (f" [{params}]" if params else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    """``mlmarket run``: validate everything, then simulate, write, summarize."""
+    from sim.model import SimulationError
+    from sim.runner import collect, prepare_output
+
+    overrides = [parse_override(o) for o in args.overrides]
+    if args.seed is not None:
+        overrides.append(("run.seed", args.seed))
+    if args.rounds is not None:
+        overrides.append(("run.rounds", args.rounds))
+    sc = load_scenario(args.scenario, overrides)
+    if args.out:
+        out = Path(args.out)
+    else:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")  # noqa: UP017
+        out = Path("runs") / f"{Path(args.scenario).stem}-seed{sc.run.seed}-{stamp}"
+    out = prepare_output(out)
+
+    from sim.model import MarketModel
+
+    show = not args.quiet and sys.stderr.isatty()
+    t0 = time.perf_counter()
+    try:
+        model = MarketModel(sc)
+        bar = None
+        if show:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=sc.run.rounds, unit="round", desc=Path(args.scenario).stem, file=sys.stderr
+            )
+        for _ in range(sc.run.rounds):
+            model.step()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+    except SimulationError as e:
+        print(f"mlmarket: run failed: {e}", file=sys.stderr)
+        return 1
+    result = collect(model, time.perf_counter() - t0)
+    result.provenance["command"] = argv
+    result.write(out)
+    print(format_summary(args.scenario, result.summary, result.provenance["timing"]))
+    print(f"results in {out}")
+    return 0
+
+
+def format_summary(name: str, s: dict, timing: dict) -> str:
+    """A short table of a run's headline numbers."""
+    lines = [
+        f"mlmarket run {name}: seed {s['seed']}, {s['rounds']} rounds, "
+        f"{timing['wall_seconds']:.2f} s",
+        f"  {'agent type':<12} {'ever':>7} {'at end':>7} {'mean ROI':>10}",
+    ]
+    for kind, n in s["agents_by_type"].items():
+        roi = s["roi_by_type"].get(kind)
+        shown = f"{100 * roi:+.2f} %" if roi is not None else "-"
+        lines.append(f"  {kind:<12} {n:>7} {s['active_at_end'][kind]:>7} {shown:>10}")
+    m, t, f = s["metamodel"], s["tokens"], s["flows"]
+    lines += [
+        f"  metamodel    mean corr {m['mean_corr']:+.4f} over {m['resolved_rounds']} resolved "
+        f"rounds, P&L {m['total_pnl']:+,.0f} usd",
+        f"  tokens       supply {t['supply_start']:,.0f} -> {t['supply_end']:,.0f} "
+        f"(minted {t['minted']:,.0f}, burned {t['burned']:,.0f}); "
+        f"price {t['price_start']:.3f} -> {t['price_end']:.3f} usd",
+        f"  flows        data sales {f['data_sales']:,.0f}, payouts {f['payouts']:,.0f}, "
+        f"slashed {f['burns']:,.0f} tokens; {f['leaks']} leaks",
+        f"  invariants   {'ok' if s['invariants_ok'] else 'BROKEN'}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,901 @@
+"""``MarketModel``: one round of the marketplace per ``step()``, in named phases.
+
+The phases (see docs/design.md) run in this order, each recorded with its time:
+
+ 1. observe   draw this round's features; every feed; reveal the target of t - lag
+ 2. price     the pricing rule sets each listed feed's price
+ 3. buy       developers choose feeds (bandit) within budget and pay; plaintext leaks
+ 4. train     every forecaster fits ridge on the window's shared sufficient statistics
+ 5. verify    the verification rule checks claimed computation
+ 6. submit    fees, stakes, predictions (free riders copy what is visible)
+ 7. aggregate the aggregation rule weights submissions into the metamodel
+ 8. trade     arbitrageurs pull pools to fair prices; the metamodel closes and opens
+ 9. resolve   round t - lag: scores, reward, slashing (cascading to providers), issuance
+10. adapt     bandit and trailing scores; exits and entries; agents leave or join
+11. record    model and agent rows; ledger invariants
+
+Populations are column stores (``agents.base.Columns``); every hot phase is array
+code over the whole population. Money moves only through ``self.ledger``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+
+from agents.arbitrageur import Arbitrageur
+from agents.base import ACTIVE, GONE, LEAVING, Columns
+from agents.exchange import Exchange
+from agents.forecaster import (
+    DEVELOPER,
+    FREE_RIDER,
+    KIND_NAMES,
+    Developer,
+    FreeRider,
+    choose_feeds,
+    feed_columns,
+    fit_ridge,
+    predict,
+)
+from agents.metamodel import Metamodel
+from agents.provider import Provider
+from mechanisms.base import FeedMarket, ResolvedRound, SubmissionSet, VerificationInput
+from mechanisms.scoring import (
+    correlation_contribution_rows,
+    numerai_corr,
+    numerai_corr_rows,
+    rank_gaussianize_rows,
+)
+from sim.config import Scenario
+from sim.ledger import Ledger
+from sim.task import make_task
+
+PHASES = (
+    "observe",
+    "price",
+    "buy",
+    "train",
+    "verify",
+    "submit",
+    "aggregate",
+    "trade",
+    "resolve",
+    "adapt",
+    "record",
+)
+
+AGENT_TYPES = ("provider", "developer", "free_rider")
+
+
+class SimulationError(RuntimeError):
+    """A run that cannot go on (for example a broken ledger invariant)."""
+
+
+@dataclass
+class Streams:
+    """Independent random streams, all derived from the run's seed."""
+
+    task: np.random.Generator
+    population: np.random.Generator
+    market: np.random.Generator
+    mechanisms: np.random.Generator
+    mesa: np.random.Generator
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Streams:
+        """Spawn one child ``SeedSequence`` per stream from ``seed``."""
+        kids = np.random.SeedSequence(seed).spawn(5)
+        return cls(*(np.random.default_rng(k) for k in kids))
+
+
+class MarketModel(mesa.Model):
+    """A blockchain marketplace for machine learning, one round per ``step()``."""
+
+    def __init__(self, scenario: Scenario):
+        streams = Streams.from_seed(scenario.run.seed)
+        super().__init__(rng=streams.mesa)
+        self.scenario = sc = scenario
+        self.streams = streams
+        self.t = 0
+        self.lag = sc.task.lag
+        self.ring = self.lag + 1
+        self.task = make_task(sc.task, streams.task)
+        self.A = sc.task.assets
+        self.k = self.task.feed_dim
+        self.K = sc.population.developers.max_feeds
+        self.rules = {fam: sc.mechanism(fam).build() for fam in sc.mechanisms}
+        self.leaks = bool(getattr(self.rules["privacy"], "leaks", False))
+        self.visible = bool(self.rules["submission"].visible_before_close())
+
+        assets = ["token", "usd", *(f"asset_{a}" for a in range(self.A))]
+        self.ledger = Ledger(assets)
+        self.exchange = Exchange(self.ledger, fee=sc.market.exchange.fee)
+        self.treasury = self.ledger.open_account("treasury")
+        self.fees = self.ledger.open_account("fees")
+        self.agent_of: dict[int, object] = {}
+
+        self._init_columns()
+        self.phase_seconds = dict.fromkeys(PHASES, 0.0)
+        self.model_rows: list[dict] = []
+        self.agent_chunks: list[dict[str, np.ndarray]] = []
+        self._genesis()
+
+    # ------------------------------------------------------------------ setup
+
+    def _init_columns(self) -> None:
+        sc = self.scenario
+        n_p = sc.population.providers.count
+        n_f = sc.population.developers.count + sc.population.free_riders.count
+        self.providers = Columns(
+            {
+                "status": (np.int8, (), ACTIVE),
+                "agent_id": (np.int64, (), -1),
+                "wallet": (np.int64, (), -1),
+                "bond": (np.int64, (), -1),
+                "group": (np.int64, (), 0),
+                "noise": (np.float64, (), 0.0),
+                "quality": (np.float64, (), 0.0),
+                "list_price": (np.float64, (), 0.0),
+                "price": (np.float64, (), 0.0),
+                "demand": (np.int64, (), 0),
+                "revenue": (np.float64, (), 0.0),
+                "payoff": (np.float64, (), 0.0),
+                "burned": (np.float64, (), 0.0),
+                "capital": (np.float64, (), 0.0),
+                "entered": (np.int64, (), 0),
+                "losing": (np.int64, (), 0),
+                "ret_ema": (np.float64, (), 0.0),
+                "leave_round": (np.int64, (), -1),
+                "final_wealth": (np.float64, (), np.nan),
+            },
+            capacity=n_p,
+        )
+        self.forecasters = Columns(
+            {
+                "kind": (np.int8, (), DEVELOPER),
+                "status": (np.int8, (), ACTIVE),
+                "agent_id": (np.int64, (), -1),
+                "wallet": (np.int64, (), -1),
+                "stake": (np.int64, (), -1),
+                "stake_fraction": (np.float64, (), 0.0),
+                "copy_probability": (np.float64, (), 0.0),
+                "picks": (np.int64, (self.K,), -1),
+                "weights": (np.float64, (self.K * self.k,), 0.0),
+                "trailing_corr": (np.float64, (), 0.0),
+                "resolved": (np.int64, (), 0),
+                "payout": (np.float64, (), 0.0),
+                "burned": (np.float64, (), 0.0),
+                "spent": (np.float64, (), 0.0),
+                "payoff": (np.float64, (), 0.0),
+                "capital": (np.float64, (), 0.0),
+                "entered": (np.int64, (), 0),
+                "losing": (np.int64, (), 0),
+                "ret_ema": (np.float64, (), 0.0),
+                "leave_round": (np.int64, (), -1),
+                "final_wealth": (np.float64, (), np.nan),
+                # open rounds, indexed by round % (lag + 1)
+                "r_pred": (np.float64, (self.ring, self.A), 0.0),
+                "r_sub": (bool, (self.ring,), False),
+                "r_stake": (np.float64, (self.ring,), 0.0),
+                "r_weight": (np.float64, (self.ring,), 0.0),
+                "r_picks": (np.int64, (self.ring, self.K), -1),
+            },
+            capacity=n_f,
+        )
+        self.values = np.zeros((max(n_f, 1), max(n_p, 1)))
+        self.leaked = np.zeros((max(n_f, 1), max(n_p, 1)), dtype=bool)
+        self.meta_ring = np.zeros((self.ring, self.A))
+        self.meta_sub = np.zeros(self.ring, dtype=bool)
+        self.pnl_ring = np.zeros(self.ring)
+        # shared sufficient statistics of the training window (grown as providers enter)
+        self.window: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.pending: dict[int, np.ndarray] = {}
+        self.targets: dict[int, np.ndarray] = {}
+        self.gram = np.zeros((0, 0))
+        self.xty = np.zeros(0)
+        self.window_rows = 0
+
+    def _genesis(self) -> None:
+        """Round 0: mint every genesis allocation and create the pools and agents."""
+        sc, L = self.scenario, self.ledger
+        L.begin_round(0)
+        ex = sc.market.exchange
+        self.token_pool = self.exchange.create_pool(
+            "token", "usd", ex.token_reserve, ex.token_reserve * ex.token_price
+        )
+        units = ex.asset_reserve_usd / ex.asset_price
+        self.asset_pools = [
+            self.exchange.create_pool(f"asset_{a}", "usd", units, ex.asset_reserve_usd)
+            for a in range(self.A)
+        ]
+        self.fair_prices = np.full(self.A, ex.asset_price)
+        L.transfer(
+            L.MINT, self.treasury, "token", sc.market.treasury, phase="genesis", reason="genesis"
+        )
+        mm = L.open_account("metamodel")
+        L.transfer(
+            L.MINT, mm, "usd", sc.market.metamodel.capital, phase="genesis", reason="genesis"
+        )
+        self.metamodel = Metamodel(self, mm, self.lag, self.A)
+        self.arbitrageurs = []
+        for i in range(sc.population.arbitrageurs.count):
+            acct = L.open_account(f"arbitrageur:{i}")
+            usd = sc.population.arbitrageurs.usd
+            L.transfer(L.MINT, acct, "usd", usd, phase="genesis", reason="genesis")
+            inventory = np.full(self.A, usd / self.A / ex.asset_price)  # as much in assets
+            L.transfer(
+                L.MINT, acct, np.arange(2, 2 + self.A), inventory, phase="genesis", reason="genesis"
+            )
+            self.arbitrageurs.append(Arbitrageur(self, i, acct))
+        pop = sc.population
+        self._add_providers(pop.providers.count, genesis=True)
+        self._add_forecasters(DEVELOPER, pop.developers.count, genesis=True)
+        self._add_forecasters(FREE_RIDER, pop.free_riders.count, genesis=True)
+        L.check_invariants()
+        self.supply_start = L.supply("token")
+        self._record_agents()
+
+    # -------------------------------------------------------------- entry
+
+    @property
+    def token_price(self) -> float:
+        """Usd per token in the token/usd pool."""
+        return self.exchange.price(self.token_pool)
+
+    def _fund(
+        self, accts: np.ndarray, tokens: np.ndarray, usd: np.ndarray, genesis: bool, phase: str
+    ) -> np.ndarray:
+        """Give new agents their capital; return it valued in usd.
+
+        At genesis tokens are minted; later entrants bring usd from outside (minted) and
+        buy their tokens on the exchange, so entry lifts the token's price.
+        """
+        L = self.ledger
+        price = self.token_price
+        if genesis:
+            L.transfer(L.MINT, accts, "token", tokens, phase=phase, reason="genesis")
+            L.transfer(L.MINT, accts, "usd", usd, phase=phase, reason="genesis")
+            return tokens * price + usd
+        spend = tokens * price
+        L.transfer(L.MINT, accts, "usd", usd + spend, phase=phase, reason="entry")
+        for a, s in zip(accts, spend, strict=True):
+            if s > 0:
+                self.exchange.swap(
+                    int(a), self.token_pool, "usd", float(s), phase=phase, reason="entry_buy"
+                )
+        return usd + spend
+
+    def _add_providers(self, n: int, genesis: bool = False) -> None:
+        if n <= 0:
+            return
+        cfg, rng, P = self.scenario.population.providers, self.streams.population, self.providers
+        idx = P.add(n)
+        wallets, bonds = self._enroll(Provider, idx, P, "bond")
+        P.group[idx] = rng.integers(0, self.task.n_groups, n)
+        P.noise[idx] = cfg.noise.sample(rng, n)
+        P.quality[idx] = self.task.quality(P.noise[idx])
+        P.list_price[idx] = cfg.price.sample(rng, n)
+        P.price[idx] = P.list_price[idx]
+        P.entered[idx] = self.t
+        phase = "genesis" if genesis else "adapt"
+        tokens = cfg.tokens.sample(rng, n) + cfg.bond
+        P.capital[idx] = self._fund(wallets, tokens, cfg.usd.sample(rng, n), genesis, phase)
+        self.ledger.transfer(
+            wallets, bonds, "token", np.full(n, cfg.bond), phase=phase, reason="bond"
+        )
+        self._grow_matrices()
+
+    def _enroll(self, cls, idx: np.ndarray, cols: Columns, locked: str):
+        """Create Mesa agents for rows ``idx`` and open their accounts, named by unique_id."""
+        agents = [cls(self, int(i)) for i in idx]
+        names = [f"{cls.kind}:{a.unique_id}" for a in agents]
+        wallets = self.ledger.open_accounts(names)
+        lockeds = self.ledger.open_accounts([f"{s}:{locked}" for s in names])
+        for a, w, lk in zip(agents, wallets, lockeds, strict=True):
+            a.wallet, a.locked = int(w), int(lk)
+            self.agent_of[a.unique_id] = a
+        cols.agent_id[idx] = [a.unique_id for a in agents]
+        cols.wallet[idx] = wallets
+        getattr(cols, locked)[idx] = lockeds
+        return wallets, lockeds
+
+    def _add_forecasters(self, kind: int, n: int, genesis: bool = False) -> None:
+        if n <= 0:
+            return
+        pop = self.scenario.population
+        cfg = pop.developers if kind == DEVELOPER else pop.free_riders
+        rng, F = self.streams.population, self.forecasters
+        idx = F.add(n)
+        F.kind[idx] = kind
+        cls = Developer if kind == DEVELOPER else FreeRider
+        wallets, _ = self._enroll(cls, idx, F, "stake")
+        F.stake_fraction[idx] = cfg.stake_fraction.sample(rng, n)
+        if kind == FREE_RIDER:
+            F.copy_probability[idx] = pop.free_riders.copy_probability
+        F.entered[idx] = self.t
+        phase = "genesis" if genesis else "adapt"
+        F.capital[idx] = self._fund(
+            wallets, cfg.tokens.sample(rng, n), cfg.usd.sample(rng, n), genesis, phase
+        )
+        self._grow_matrices()
+
+    def _grow_matrices(self) -> None:
+        nf, np_ = len(self.forecasters), len(self.providers)
+        rows, cols = self.values.shape
+        if nf > rows or np_ > cols:
+            r, c = (
+                max(rows, nf, 2 * rows if nf > rows else 0),
+                max(cols, np_, 2 * cols if np_ > cols else 0),
+            )
+            for name in ("values", "leaked"):
+                old = getattr(self, name)
+                new = np.zeros((r, c), dtype=old.dtype)
+                new[:rows, :cols] = old
+                setattr(self, name, new)
+
+    # --------------------------------------------------------------- round
+
+    def step(self) -> None:
+        """Run one round: every phase in order."""
+        self.t += 1
+        self.ledger.begin_round(self.t)
+        self._round: dict = {}
+        for name in PHASES:
+            t0 = time.perf_counter()
+            getattr(self, f"phase_{name}")()
+            self.phase_seconds[name] += time.perf_counter() - t0
+
+    # 1
+    def phase_observe(self) -> None:
+        """Draw the round's features, every provider's feed, and reveal round t - lag."""
+        x, r = self.task.draw()
+        P = self.providers
+        feeds = self.task.observe(x, P.group, P.noise)
+        self.feeds = feeds
+        self.pending[self.t] = feeds
+        self.targets[self.t] = r
+        u = self.t - self.lag
+        if u >= 1:
+            self._add_to_window(u)
+            # the revealed target moves each asset's external fair price
+            self.fair_prices = self.fair_prices * np.exp(
+                self.scenario.task.return_scale * self.targets[u]
+            )
+
+    def _add_to_window(self, u: int) -> None:
+        feeds = self.pending.pop(u)
+        y = self.targets[u]
+        z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k)
+        d = z.shape[1]
+        if d > self.gram.shape[0]:
+            g = np.zeros((d, d))
+            c = np.zeros(d)
+            g[: self.gram.shape[0], : self.gram.shape[0]] = self.gram
+            c[: self.xty.shape[0]] = self.xty
+            self.gram, self.xty = g, c
+        self.gram[:d, :d] += z.T @ z
+        self.xty[:d] += z.T @ y
+        self.window.append((u, z, y))
+        self.window_rows += self.A
+        if len(self.window) > self.scenario.population.developers.window:
+            _, z0, y0 = self.window.pop(0)
+            d0 = z0.shape[1]
+            self.gram[:d0, :d0] -= z0.T @ z0
+            self.xty[:d0] -= z0.T @ y0
+            self.window_rows -= self.A
+        self.targets.pop(u - self.ring - 1, None)
+
+    # 2
+    def phase_price(self) -> None:
+        """The pricing rule sets this round's price of every feed."""
+        P = self.providers
+        prices = self.rules["pricing"].prices(
+            FeedMarket(P.list_price.copy(), P.price.copy(), P.demand.copy(), self.t)
+        )
+        P.price[:] = np.asarray(prices, dtype=float)
+
+    # 3
+    def phase_buy(self) -> None:
+        """Developers pick feeds within their data budget and pay their providers."""
+        F, P, L = self.forecasters, self.providers, self.ledger
+        F.picks[:] = -1
+        P.demand[:] = 0
+        P.revenue[:] = 0.0
+        F.spent[:] = 0.0
+        if not self.window:
+            return
+        cfg = self.scenario.population.developers
+        buyers = np.flatnonzero((F.kind == DEVELOPER) & (F.status == ACTIVE))
+        available = P.status == ACTIVE
+        if buyers.size and available.any():
+            budgets = cfg.data_budget * L.balances(F.wallet[buyers], "token")
+            picks = choose_feeds(
+                self.values[buyers][:, : len(P)],
+                P.price,
+                available,
+                budgets,
+                self.K,
+                cfg.exploration,
+                self.streams.market,
+            )
+            F.picks[buyers] = picks
+            b_rows, b_slot = np.nonzero(picks >= 0)
+            feeds = picks[b_rows, b_slot]
+            cost = P.price[feeds]
+            L.transfer(
+                F.wallet[buyers[b_rows]],
+                P.wallet[feeds],
+                "token",
+                cost,
+                phase="buy",
+                reason="data_purchase",
+            )
+            np.add.at(P.demand, feeds, 1)
+            np.add.at(P.revenue, feeds, cost)
+            np.add.at(F.spent, buyers[b_rows], cost)
+            if self.leaks:
+                self._leak(feeds)
+        # free riders use whatever leaked to them this round
+        riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
+        if riders.size:
+            leaked = self.leaked[riders][:, : len(P)] & available[None, :]
+            order = np.argsort(~leaked, axis=1, kind="stable")[:, : self.K]
+            has = np.take_along_axis(leaked, order, axis=1)
+            F.picks[riders] = np.where(has, order, -1)
+        self.leaked[:] = False
+
+    def _leak(self, feeds: np.ndarray) -> None:
+        """Each plaintext purchase leaks to a random active free rider with some chance."""
+        F = self.forecasters
+        riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
+        if riders.size == 0:
+            return
+        rng = self.streams.market
+        hit = rng.random(feeds.size) < self.scenario.market.leak_probability
+        if hit.any():
+            to = riders[rng.integers(0, riders.size, hit.sum())]
+            self.leaked[to, feeds[hit]] = True
+            self._round["leaks"] = int(hit.sum())
+
+    # 4
+    def phase_train(self) -> None:
+        """Fit every forecaster's ridge model from the window's shared statistics."""
+        F = self.forecasters
+        has = (F.picks >= 0).any(axis=1) & (F.status == ACTIVE)
+        rows = np.flatnonzero(has)
+        self._trained = rows
+        if rows.size == 0:
+            return
+        cfg = self.scenario.population.developers
+        cols = feed_columns(F.picks[rows], self.k)
+        cols = np.where(cols < self.gram.shape[0], cols, -1)  # feeds with no history yet
+        F.weights[rows] = fit_ridge(self.gram, self.xty, cols, cfg.ridge, self.window_rows)
+
+    # 5
+    def phase_verify(self) -> None:
+        """The verification rule checks the training claims; caught claims are void."""
+        rows = self._trained
+        F = self.forecasters
+        out = self.rules["verification"].verify(
+            VerificationInput(
+                did_work=np.ones(rows.size, bool),
+                deposits=np.zeros(rows.size),
+                steps=np.full(rows.size, self.window_rows * self.K * self.k),
+            ),
+            self.streams.mechanisms,
+        )
+        caught = np.asarray(out.caught, bool)
+        if caught.any():
+            F.picks[rows[caught]] = -1
+            self._trained = rows[~caught]
+
+    # 6
+    def phase_submit(self) -> None:
+        """Forecasters pay fees, stake, and submit; free riders may copy what is visible."""
+        F, L, sc = self.forecasters, self.ledger, self.scenario
+        slot = self.t % self.ring
+        F.r_sub[:, slot] = False
+        F.r_stake[:, slot] = 0.0
+        F.r_picks[:, slot] = -1
+        F.payout[:] = 0.0
+        F.burned[:] = 0.0
+        rows = self._trained
+        preds = predict(self.feeds, F.picks[rows], F.weights[rows]) if rows.size else None
+        # copiers: free riders who copy the best visible prediction instead
+        copiers = np.zeros(0, dtype=np.int64)
+        riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
+        if self.visible and riders.size and rows.size:
+            devs = rows[F.kind[rows] == DEVELOPER]
+            if devs.size:
+                draw = self.streams.market.random(riders.size) < F.copy_probability[riders]
+                copiers = riders[draw]
+                best = int(np.argmax(F.trailing_corr[devs]))
+                source = preds[np.flatnonzero(rows == devs[best])[0]]
+        # submitters: trained forecasters not copying, plus the copiers
+        keep = ~np.isin(rows, copiers)
+        subs = np.concatenate([rows[keep], copiers])
+        if subs.size == 0:
+            return
+        sub_preds = np.concatenate(
+            [
+                preds[keep] if preds is not None else np.zeros((0, self.A)),
+                np.repeat(source[None], copiers.size, axis=0)
+                if copiers.size
+                else np.zeros((0, self.A)),
+            ]
+        )
+        # fees: training cost (privacy rule) plus per-feature cost, and the submission fee
+        n_feat = (F.picks[subs] >= 0).sum(axis=1) * self.k
+        priv = self.rules["privacy"].training_cost(self.window_rows, int(self.K * self.k))
+        fee = sc.market.costs.submission_fee + sc.market.costs.train_per_feature * n_feat + priv.fee
+        wallet = L.balances(F.wallet[subs], "token")
+        can = wallet >= fee - 1e-12
+        subs, sub_preds, fee = subs[can], sub_preds[can], fee[can]
+        L.transfer(F.wallet[subs], self.fees, "token", fee, phase="submit", reason="fees")
+        np.add.at(F.spent, subs, fee)
+        self._stake(subs)
+        stake = L.balances(F.stake[subs], "token")
+        F.r_pred[subs, slot] = sub_preds
+        F.r_sub[subs, slot] = True
+        F.r_stake[subs, slot] = stake
+        F.r_picks[subs, slot] = F.picks[subs]
+        self._subs = subs
+
+    def _stake(self, rows: np.ndarray) -> None:
+        """Move each submitter's stake toward ``stake_fraction`` of its token wealth.
+
+        Withdrawals are limited to the stake not at risk in open rounds.
+        """
+        F, L = self.forecasters, self.ledger
+        wallet = L.balances(F.wallet[rows], "token")
+        stake = L.balances(F.stake[rows], "token")
+        target = F.stake_fraction[rows] * (wallet + stake)
+        add = np.clip(target - stake, 0.0, wallet)
+        locked = F.r_stake[rows].max(axis=1)
+        take = np.clip(stake - target, 0.0, np.maximum(stake - locked, 0.0))
+        L.transfer(F.wallet[rows], F.stake[rows], "token", add, phase="submit", reason="stake")
+        L.transfer(F.stake[rows], F.wallet[rows], "token", take, phase="submit", reason="unstake")
+
+    # 7
+    def phase_aggregate(self) -> None:
+        """The aggregation rule weights this round's submissions into the metamodel."""
+        F = self.forecasters
+        slot = self.t % self.ring
+        subs = np.flatnonzero(F.r_sub[:, slot])
+        F.r_weight[:, slot] = 0.0
+        self.meta_sub[slot] = subs.size > 0
+        self.meta_ring[slot] = 0.0
+        if subs.size == 0:
+            return
+        w = self.rules["aggregation"].weights(
+            SubmissionSet(F.r_stake[subs, slot].copy(), F.trailing_corr[subs].copy())
+        )
+        F.r_weight[subs, slot] = w
+        gauss = rank_gaussianize_rows(F.r_pred[subs, slot])
+        self.meta_ring[slot] = w @ gauss
+
+    # 8
+    def phase_trade(self) -> None:
+        """Arbitrage to fair prices, then the metamodel closes round t-lag and opens round t."""
+        if self.arbitrageurs:
+            self.arbitrageurs[self.t % len(self.arbitrageurs)].step()
+        slot = self.t % self.ring
+        old = (self.t - self.lag) % self.ring
+        self.pnl_ring[old] = self.metamodel.close(old) if self.t > self.lag else 0.0
+        if self.meta_sub[slot]:
+            self.metamodel.open(
+                slot, self.meta_ring[slot], self.scenario.market.metamodel.position_fraction
+            )
+
+    # 9
+    def phase_resolve(self) -> None:
+        """Resolve round t - lag: score, reward, slash, cascade, issue, buy back."""
+        sc, L, F = self.scenario, self.ledger, self.forecasters
+        L.transfer(
+            L.MINT,
+            self.treasury,
+            "token",
+            sc.market.issuance_per_round,
+            phase="resolve",
+            reason="issuance",
+        )
+        u = self.t - self.lag
+        self._round.update(meta_corr=np.nan, pnl=0.0)
+        if u < 1:
+            return
+        slot = u % self.ring
+        pnl = float(self.pnl_ring[slot])
+        self._round["pnl"] = pnl
+        if pnl > 0 and sc.market.metamodel.buyback_share > 0:
+            got = self.exchange.swap(
+                self.metamodel.wallet,
+                self.token_pool,
+                "usd",
+                pnl * sc.market.metamodel.buyback_share,
+                phase="resolve",
+                reason="buyback",
+            )
+            L.transfer(
+                self.metamodel.wallet,
+                self.treasury,
+                "token",
+                got,
+                phase="resolve",
+                reason="buyback",
+            )
+        subs = np.flatnonzero(F.r_sub[:, slot])
+        F.r_sub[:, slot] = False
+        if subs.size == 0 or not self.meta_sub[slot]:
+            return
+        target = self.targets[u]
+        preds = F.r_pred[subs, slot]
+        meta = self.meta_ring[slot]
+        self._round["meta_corr"] = numerai_corr(meta, target)
+        corr = numerai_corr_rows(preds, target)
+        mmc = correlation_contribution_rows(preds, meta, target)
+        at_risk = F.r_stake[subs, slot]
+        budget = L.balance(self.treasury, "token")
+        pay = np.asarray(
+            self.rules["reward"].payouts(
+                ResolvedRound(
+                    preds, target, at_risk, meta, F.r_weight[subs, slot], corr, mmc, budget, pnl
+                )
+            ),
+            dtype=float,
+        )
+        pos = np.maximum(pay, 0.0)
+        if pos.sum() > budget:  # the treasury cannot pay more than it holds
+            pos *= budget / pos.sum()
+        L.transfer(self.treasury, F.wallet[subs], "token", pos, phase="resolve", reason="reward")
+        stake_now = L.balances(F.stake[subs], "token")
+        burn = np.clip(
+            np.asarray(self.rules["slashing"].slash(pay, stake_now), float), 0, stake_now
+        )
+        L.transfer(F.stake[subs], L.BURN, "token", burn, phase="resolve", reason="slash")
+        F.payout[subs] += pos
+        F.burned[subs] += burn
+        self._cascade(subs, slot, burn)
+        # learning: trailing score and the bandit's value of every feed used
+        lr = sc.population.developers.learning_rate
+        F.trailing_corr[subs] = np.where(
+            F.resolved[subs] == 0, corr, (1 - lr) * F.trailing_corr[subs] + lr * corr
+        )
+        F.resolved[subs] += 1
+        picks = F.r_picks[subs, slot]
+        r_idx, s_idx = np.nonzero(picks >= 0)
+        rows, feeds = subs[r_idx], picks[r_idx, s_idx]
+        self.values[rows, feeds] = (1 - lr) * self.values[rows, feeds] + lr * corr[r_idx]
+        self._round.update(
+            payouts=float(pos.sum()), burns=float(burn.sum()), mean_corr=float(corr.mean())
+        )
+
+    def _cascade(self, subs: np.ndarray, slot: int, burn: np.ndarray) -> None:
+        """Burn ``cascade_to_providers`` x each slash from the bonds of the feeds used."""
+        frac = float(getattr(self.rules["slashing"].params, "cascade_to_providers", 0.0))
+        if frac <= 0 or not burn.any():
+            return
+        F, P, L = self.forecasters, self.providers, self.ledger
+        picks = F.r_picks[subs, slot]
+        n_used = (picks >= 0).sum(axis=1)
+        r_idx, s_idx = np.nonzero(picks >= 0)
+        feeds = picks[r_idx, s_idx]
+        due = np.zeros(len(P))
+        np.add.at(due, feeds, frac * burn[r_idx] / n_used[r_idx])
+        hit = np.flatnonzero(due > 0)
+        bonds = L.balances(P.bond[hit], "token")
+        amount = np.minimum(due[hit], bonds)
+        L.transfer(P.bond[hit], L.BURN, "token", amount, phase="resolve", reason="cascade_slash")
+        P.burned[hit] += amount
+
+    # 10
+    def phase_adapt(self) -> None:
+        """Costs, payoffs, exits after sustained losses, entry while returns beat the outside."""
+        sc, L, P, F = self.scenario, self.ledger, self.providers, self.forecasters
+        dyn = sc.population.dynamics
+        price = self.token_price
+        # providers pay to serve their feeds
+        live = np.flatnonzero(P.status == ACTIVE)
+        cost = np.minimum(
+            sc.population.providers.cost_per_round, L.balances(P.wallet[live], "token")
+        )
+        L.transfer(P.wallet[live], self.fees, "token", cost, phase="adapt", reason="provider_cost")
+        P.payoff[:] = 0.0
+        P.payoff[live] = P.revenue[live] - cost - P.burned[live]
+        P.burned[:] = 0.0
+        F.payoff[:] = F.payout - F.burned - F.spent
+        self._judge(P, P.payoff, price, dyn)
+        self._judge(F, F.payoff, price, dyn)
+        self._leave(P, "bond")
+        self._leave(F, "stake")
+        if dyn.enabled:
+            self._enter(price, dyn)
+
+    def _judge(self, cols: Columns, payoff: np.ndarray, price: float, dyn) -> None:
+        """Update return averages and losing streaks; start the exit of sustained losers."""
+        live = cols.status == ACTIVE
+        participating = live & (payoff != 0)
+        ret = payoff * price / np.maximum(cols.capital, 1e-12)
+        a = 1.0 / dyn.memory
+        cols.ret_ema[participating] = (1 - a) * cols.ret_ema[participating] + a * ret[participating]
+        cols.losing[live & (payoff < 0)] += 1
+        cols.losing[live & (payoff > 0)] = 0
+        if dyn.enabled:
+            quit_ = live & (cols.losing >= dyn.exit_after)
+            cols.status[quit_] = LEAVING
+            cols.leave_round[quit_] = self.t + self.lag
+
+    def _leave(self, cols: Columns, locked_name: str) -> None:
+        """Agents whose open rounds have all resolved release their stake and sell out."""
+        L = self.ledger
+        done = np.flatnonzero((cols.status == LEAVING) & (cols.leave_round <= self.t))
+        if done.size == 0:
+            return
+        locked = getattr(cols, locked_name)[done]
+        L.transfer(
+            locked,
+            cols.wallet[done],
+            "token",
+            L.balances(locked, "token"),
+            phase="adapt",
+            reason="release",
+        )
+        for i in done:
+            tokens = L.balance(int(cols.wallet[i]), "token")
+            if tokens > 0:
+                self.exchange.swap(
+                    int(cols.wallet[i]),
+                    self.token_pool,
+                    "token",
+                    tokens,
+                    phase="adapt",
+                    reason="exit_sell",
+                )
+        cols.status[done] = GONE
+        cols.final_wealth[done] = L.balances(cols.wallet[done], "usd")
+        for aid in cols.agent_id[done]:
+            self.agent_of.pop(int(aid)).remove()
+        self._round["exits"] = self._round.get("exits", 0) + int(done.size)
+
+    def _enter(self, price: float, dyn) -> None:
+        """Entrants of each type ~ Poisson(sensitivity * active * (expected - outside))."""
+        rng = self.streams.population
+        P, F = self.providers, self.forecasters
+        entered = 0
+        for kind, cols, mask in (
+            ("provider", P, P.status == ACTIVE),
+            ("developer", F, (F.status == ACTIVE) & (F.kind == DEVELOPER)),
+            ("free_rider", F, (F.status == ACTIVE) & (F.kind == FREE_RIDER)),
+        ):
+            n_live = int(mask.sum())
+            if n_live == 0:
+                continue
+            expected = float(cols.ret_ema[mask].mean())
+            rate = dyn.entry_sensitivity * n_live * (expected - dyn.outside_option)
+            n = int(min(dyn.max_entrants, rng.poisson(max(rate, 0.0)))) if rate > 0 else 0
+            if n == 0:
+                continue
+            if kind == "provider":
+                self._add_providers(n)
+            else:
+                self._add_forecasters(DEVELOPER if kind == "developer" else FREE_RIDER, n)
+            entered += n
+        self._round["entries"] = entered
+
+    # 11
+    def phase_record(self) -> None:
+        """Model and agent rows for this round; the ledger's invariants must hold."""
+        L, P, F = self.ledger, self.providers, self.forecasters
+        try:
+            L.check_invariants()
+        except Exception as e:  # the ledger names what broke
+            raise SimulationError(f"round {self.t}: ledger invariant broken: {e}") from e
+        minted, burned = L.round_flows(self.t, "token")
+        r = self._round
+        cum = (self.model_rows[-1]["metamodel_cum_pnl"] if self.model_rows else 0.0) + r.get(
+            "pnl", 0.0
+        )
+        live_f = F.status == ACTIVE
+        row = {
+            "round": self.t,
+            "token_price": self.token_price,
+            "token_supply": L.supply("token"),
+            "minted": minted,
+            "burned": burned,
+            "treasury": L.balance(self.treasury, "token"),
+            "metamodel_corr": r.get("meta_corr", np.nan),
+            "metamodel_pnl": r.get("pnl", 0.0),
+            "metamodel_cum_pnl": cum,
+            "metamodel_usd": L.balance(self.metamodel.wallet, "usd"),
+            "submissions": int(F.r_sub[:, self.t % self.ring].sum()),
+            "mean_corr": r.get("mean_corr", np.nan),
+            "data_sales": float(P.revenue.sum()),
+            "payouts": r.get("payouts", 0.0),
+            "burns": r.get("burns", 0.0),
+            "total_stake": float(L.balances(F.stake, "token").sum()) if len(F) else 0.0,
+            "leaks": r.get("leaks", 0),
+            "entries": r.get("entries", 0),
+            "exits": r.get("exits", 0),
+            "active_provider": int((P.status == ACTIVE).sum()),
+            "active_developer": int((live_f & (F.kind == DEVELOPER)).sum()),
+            "active_free_rider": int((live_f & (F.kind == FREE_RIDER)).sum()),
+        }
+        self.model_rows.append(row)
+        self._record_agents()
+
+    def _record_agents(self) -> None:
+        """One row per agent still present (active or leaving) for this round."""
+        L, P, F = self.ledger, self.providers, self.forecasters
+        price = self.token_price
+        chunks = []
+        p = np.flatnonzero(P.status != GONE)
+        if p.size:
+            chunks.append(
+                {
+                    "id": P.agent_id[p],
+                    "type": np.zeros(p.size, np.int8),
+                    "active": P.status[p] == ACTIVE,
+                    "tokens": L.balances(P.wallet[p], "token"),
+                    "stake": L.balances(P.bond[p], "token"),
+                    "usd": L.balances(P.wallet[p], "usd"),
+                    "payout": P.revenue[p].copy(),
+                    "burned": np.zeros(p.size),
+                    "payoff": P.payoff[p].copy(),
+                    "score": np.full(p.size, np.nan),
+                }
+            )
+        f = np.flatnonzero(F.status != GONE)
+        if f.size:
+            chunks.append(
+                {
+                    "id": F.agent_id[f],
+                    "type": (F.kind[f] + 1).astype(np.int8),
+                    "active": F.status[f] == ACTIVE,
+                    "tokens": L.balances(F.wallet[f], "token"),
+                    "stake": L.balances(F.stake[f], "token"),
+                    "usd": L.balances(F.wallet[f], "usd"),
+                    "payout": F.payout[f].copy(),
+                    "burned": F.burned[f].copy(),
+                    "payoff": F.payoff[f].copy(),
+                    "score": np.where(F.resolved[f] > 0, F.trailing_corr[f], np.nan),
+                }
+            )
+        for c in chunks:
+            c["round"] = np.full(c["id"].size, self.t, np.int32)
+            c["wealth"] = (c["tokens"] + c["stake"]) * price + c["usd"]
+            self.agent_chunks.append(c)
+
+    # ------------------------------------------------------------ summary
+
+    def final_wealth(self) -> dict[str, np.ndarray]:
+        """Wealth (usd) and capital of every agent that ever took part, by type."""
+        L, P, F = self.ledger, self.providers, self.forecasters
+        price = self.token_price
+        out = {}
+        pw = (
+            np.where(
+                P.status == GONE,
+                P.final_wealth,
+                (L.balances(P.wallet, "token") + L.balances(P.bond, "token")) * price
+                + L.balances(P.wallet, "usd"),
+            )
+            if len(P)
+            else np.zeros(0)
+        )
+        out["provider"] = (pw, P.capital.copy())
+        fw = (
+            np.where(
+                F.status == GONE,
+                F.final_wealth,
+                (L.balances(F.wallet, "token") + L.balances(F.stake, "token")) * price
+                + L.balances(F.wallet, "usd"),
+            )
+            if len(F)
+            else np.zeros(0)
+        )
+        for kind, name in KIND_NAMES.items():
+            m = F.kind == kind
+            out[name] = (fw[m], F.capital[m])
+        return out

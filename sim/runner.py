@@ -1,0 +1,224 @@
+"""Running a scenario: the Python API behind ``mlmarket run``.
+
+>>> from sim import load_scenario, run
+>>> sc = load_scenario("baseline", ["run.rounds=20", "population.free_riders.count=5"])
+>>> result = run(sc)                      # nothing touches the disk
+>>> result.model.tail()                   # pandas DataFrames: model, agents, ledger
+>>> result.summary["roi_by_type"]
+>>> result.write("runs/demo")             # the same files ``mlmarket run`` writes
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import Scenario, ScenarioError, load_scenario
+from sim.model import AGENT_TYPES, MarketModel
+
+DEPENDENCIES = (
+    "mesa",
+    "numpy",
+    "scipy",
+    "pandas",
+    "networkx",
+    "pyyaml",
+    "matplotlib",
+    "pyarrow",
+    "pydantic",
+    "tqdm",
+)
+
+
+class OutputError(ScenarioError):
+    """The output folder cannot be used."""
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in memory."""
+
+    scenario: Scenario
+    model: pd.DataFrame
+    agents: pd.DataFrame
+    ledger: pd.DataFrame
+    summary: dict[str, Any]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, out: str | Path) -> Path:
+        """Write the run's folder: scenario, provenance, tables (Parquet) and summary."""
+        out = prepare_output(out)
+        (out / "scenario.yaml").write_text(self.scenario.to_yaml(), encoding="utf-8")
+        (out / "provenance.json").write_text(json.dumps(self.provenance, indent=2) + "\n")
+        self.model.to_parquet(out / "model.parquet", index=False)
+        self.agents.to_parquet(out / "agents.parquet", index=False)
+        self.ledger.to_parquet(out / "ledger.parquet", index=False)
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+        return out
+
+
+def prepare_output(out: str | Path) -> Path:
+    """Create ``out`` (and parents) and prove it is writable, or raise :class:`OutputError`."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"output folder {str(out)!r} is not writable: {e.strerror}") from None
+    return out
+
+
+def run(
+    scenario: Scenario | str = "baseline",
+    overrides: Any = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Run a scenario (a :class:`Scenario`, or a name/path loaded with ``overrides``)."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, overrides)
+    elif overrides:
+        raise ValueError("overrides apply when loading; pass a scenario name or path instead")
+    t0 = time.perf_counter()
+    model = MarketModel(scenario)
+    rounds = scenario.run.rounds
+    for t in range(rounds):
+        model.step()
+        if progress is not None:
+            progress(t + 1, rounds)
+    wall = time.perf_counter() - t0
+    return collect(model, wall)
+
+
+def collect(model: MarketModel, wall: float = 0.0) -> RunResult:
+    """Tables and summary of a finished model."""
+    sc = model.scenario
+    model_df = pd.DataFrame(model.model_rows)
+    agents_df = agent_table(model)
+    ledger_df = model.ledger.to_frame()
+    summary = summarize(model, model_df)
+    prov = provenance(sc)
+    prov["timing"] = {
+        "wall_seconds": round(wall, 3),
+        "phase_seconds": {k: round(v, 4) for k, v in model.phase_seconds.items()},
+    }
+    return RunResult(sc, model_df, agents_df, ledger_df, summary, prov)
+
+
+def agent_table(model: MarketModel) -> pd.DataFrame:
+    """One row per agent per round (round 0 = genesis), with ledger account names."""
+    if not model.agent_chunks:
+        return pd.DataFrame()
+    cols = {k: np.concatenate([c[k] for c in model.agent_chunks]) for k in model.agent_chunks[0]}
+    df = pd.DataFrame(cols)
+    df["type"] = pd.Categorical.from_codes(df["type"], categories=list(AGENT_TYPES))
+    df.insert(0, "round", df.pop("round"))
+    df.insert(2, "type", df.pop("type"))
+    df.insert(3, "account", df["type"].astype(str) + ":" + df["id"].astype(str))
+    return df
+
+
+def _finite(x: float) -> float:
+    return float(x) if math.isfinite(x) else 0.0
+
+
+def summarize(model: MarketModel, model_df: pd.DataFrame) -> dict[str, Any]:
+    """The run's headline numbers (``summary.json``)."""
+    L = model.ledger
+    sc = model.scenario
+    rounds = len(model_df)
+    wealth = model.final_wealth()
+    roi, counts = {}, {}
+    for kind in AGENT_TYPES:
+        w, cap = wealth[kind]
+        counts[kind] = int(w.size)
+        if w.size == 0:
+            continue
+        ok = cap > 0
+        roi[kind] = _finite(float(np.mean(w[ok] / cap[ok] - 1.0))) if ok.any() else 0.0
+    corr = model_df["metamodel_corr"].dropna() if rounds else pd.Series(dtype=float)
+    last = model_df.iloc[-1] if rounds else None
+    return {
+        "scenario": sc.run.model_dump(),
+        "seed": sc.run.seed,
+        "rounds": rounds,
+        "roi_by_type": roi,
+        "agents_by_type": counts,
+        "active_at_end": {
+            k: int(last[f"active_{k}"]) if last is not None else counts[k] for k in AGENT_TYPES
+        },
+        "metamodel": {
+            "mean_corr": _finite(float(corr.mean())) if len(corr) else 0.0,
+            "resolved_rounds": int(len(corr)),
+            "total_pnl": float(model_df["metamodel_pnl"].sum()) if rounds else 0.0,
+        },
+        "tokens": {
+            "supply_start": model.supply_start,
+            "minted": L.minted("token", slice(1, None)),
+            "burned": L.burned("token", slice(1, None)),
+            "supply_end": L.supply("token"),
+            "price_start": model.scenario.market.exchange.token_price,
+            "price_end": model.token_price,
+        },
+        "flows": {
+            "data_sales": float(model_df["data_sales"].sum()) if rounds else 0.0,
+            "payouts": float(model_df["payouts"].sum()) if rounds else 0.0,
+            "burns": float(model_df["burns"].sum()) if rounds else 0.0,
+            "leaks": int(model_df["leaks"].sum()) if rounds else 0,
+        },
+        "mechanisms": {f: c.name for f, c in sc.mechanisms.items()},
+        "invariants_ok": True,
+    }
+
+
+def _git_revision() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    if not (here / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def provenance(sc: Scenario, command: list[str] | None = None) -> dict[str, Any]:
+    """What produced a run: versions, revision, seed and command line."""
+    versions = {}
+    for dist in DEPENDENCIES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    try:
+        own = metadata.version("mlmarket")
+    except metadata.PackageNotFoundError:
+        own = None
+    return {
+        "mlmarket": own,
+        "git_revision": _git_revision(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "dependencies": versions,
+        "seed": sc.run.seed,
+        "command": command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]],
+    }
