@@ -58,6 +58,22 @@ def _signed_power(x: np.ndarray, p: float) -> np.ndarray:
     return np.sign(x) * np.abs(x) ** p
 
 
+def _gaussian_rank_codes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and quantile table with ``table[codes] == norm.ppf((rank - 0.5) / A)``.
+
+    Average ranks are exact multiples of 1/2 in [1, A], so ``norm.ppf((r - 0.5) / A)``
+    takes at most 2A - 1 distinct values: it is evaluated once for each (``table``)
+    and looked up by ``codes = 2 r - 2``. The lookup returns exactly what ``norm.ppf``
+    gives on the full array, and lets callers transform the table (e.g. the 1.5
+    power of CORR) instead of every entry.
+    """
+    A = X.shape[1]
+    ranks = rankdata(X, axis=1, method="average")
+    half_steps = np.arange(2, 2 * A + 1) / 2.0  # 1, 1.5, ..., A
+    table = norm.ppf((half_steps - 0.5) / A)
+    return (2.0 * ranks).astype(np.intp) - 2, table
+
+
 def rank_gaussianize_rows(X: np.ndarray) -> np.ndarray:
     """Gaussianize each row of ``X`` (n, A) independently: ranks to normal quantiles.
 
@@ -73,13 +89,8 @@ def rank_gaussianize_rows(X: np.ndarray) -> np.ndarray:
     n, A = X.shape
     if n == 0 or A == 0:
         return np.zeros((n, A))
-    ranks = rankdata(X, axis=1, method="average")
-    # Average ranks are exact multiples of 1/2 in [1, A], so norm.ppf((r - 0.5) / A)
-    # takes at most 2A - 1 distinct values: evaluate it once for each and look it up.
-    # The lookup returns exactly what norm.ppf gives on the full array.
-    half_steps = np.arange(2, 2 * A + 1) / 2.0  # 1, 1.5, ..., A
-    table = norm.ppf((half_steps - 0.5) / A)
-    return table[(2.0 * ranks).astype(np.intp) - 2]
+    codes, table = _gaussian_rank_codes(X)
+    return table[codes]
 
 
 def rank_gaussianize(x: np.ndarray) -> np.ndarray:
@@ -121,7 +132,8 @@ def numerai_corr_rows(P: np.ndarray, target: np.ndarray) -> np.ndarray:
         return out
     t15 = _signed_power(t - t.mean(), 1.5)
     tc = t15 - t15.mean()
-    p15 = _signed_power(rank_gaussianize_rows(P), 1.5)
+    codes, table = _gaussian_rank_codes(P)
+    p15 = _signed_power(table, 1.5)[codes]
     pc = p15 - p15.mean(axis=1, keepdims=True)
     den = np.sqrt(np.einsum("ij,ij->i", pc, pc)) * np.sqrt(tc @ tc)
     ok = den > 0
