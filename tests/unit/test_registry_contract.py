@@ -191,7 +191,7 @@ def rounds(draw):
     values = st.floats(-1, 1, allow_nan=False, width=32)
     P = draw(hnp.arrays(float, (n, A), elements=values, unique=True))
     target = draw(hnp.arrays(float, (A,), elements=values, unique=True))
-    stakes = draw(hnp.arrays(float, (n,), elements=st.floats(0.0, 1e4)))
+    stakes = draw(hnp.arrays(float, (n,), elements=st.just(0.0) | st.floats(1e-6, 1e4)))
     budget = draw(st.floats(0.0, 1e5))
     return P, target, stakes, budget
 

@@ -33,3 +33,14 @@ def test_feeds_are_the_group_plus_own_noise():
 
 def test_quality_is_signal_share():
     assert np.allclose(CrossSectionTask.quality(np.array([0.0, 1.0, 3.0])), [1.0, 0.5, 0.1])
+
+
+def test_scenario_reference_is_in_sync():
+    from pathlib import Path
+
+    from sim.docs import render
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
+    assert doc.read_text(encoding="utf-8").strip() == render().strip(), (
+        "docs/scenarios.md is stale: run `python -m sim.docs > docs/scenarios.md`"
+    )
