@@ -54,16 +54,27 @@ class Exchange:
 
     # ------------------------------------------------------------------ pools
 
-    def create_pool(self, base: str, quote: str, reserve_base: float, reserve_quote: float,
-                    *, phase: str = "genesis") -> Pool:
+    def create_pool(
+        self,
+        base: str,
+        quote: str,
+        reserve_base: float,
+        reserve_quote: float,
+        *,
+        phase: str = "genesis",
+    ) -> Pool:
         """Open the pool's ledger account and mint its reserves into it."""
         L = self.ledger
         if base == quote:
             raise ExchangeError(f"a pool needs two different assets, got {base!r} twice")
         if (base, quote) in self._pools or (quote, base) in self._pools:
             raise ExchangeError(f"a pool for {base}/{quote} already exists")
-        if not (reserve_base > 0 and reserve_quote > 0
-                and np.isfinite(reserve_base) and np.isfinite(reserve_quote)):
+        if not (
+            reserve_base > 0
+            and reserve_quote > 0
+            and np.isfinite(reserve_base)
+            and np.isfinite(reserve_quote)
+        ):
             raise ExchangeError(
                 f"pool {base}/{quote}: reserves must be finite and > 0, got "
                 f"{reserve_base!r} and {reserve_quote!r}"
@@ -71,9 +82,14 @@ class Exchange:
         ids = [L.asset_id(base), L.asset_id(quote)]
         name = f"pool:{base}/{quote}"
         account = L.open_account(name)
-        L.transfer(L.MINT, account, np.array(ids), np.array([reserve_base, reserve_quote],
-                                                              dtype=float),
-                   phase=phase, reason="pool_reserves")
+        L.transfer(
+            L.MINT,
+            account,
+            np.array(ids),
+            np.array([reserve_base, reserve_quote], dtype=float),
+            phase=phase,
+            reason="pool_reserves",
+        )
         pool = Pool(name, base, quote, account)
         self._pools[(base, quote)] = pool
         return pool
@@ -97,8 +113,9 @@ class Exchange:
         L = self.ledger
         return L.balance(pool.account, pool.base), L.balance(pool.account, pool.quote)
 
-    def _reserves(self, pools: Sequence[Pool]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                         np.ndarray, np.ndarray]:
+    def _reserves(
+        self, pools: Sequence[Pool]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Accounts, base ids, quote ids and reserves of many pools (vectorized reads)."""
         L = self.ledger
         acc = np.fromiter((p.account for p in pools), np.int64, len(pools))
@@ -117,8 +134,17 @@ class Exchange:
 
     # ------------------------------------------------------------------ swaps
 
-    def swap(self, trader: int, pool: Pool, asset_in: str, amount_in: float, *, phase: str,
-             reason: str, min_out: float = 0.0) -> float:
+    def swap(
+        self,
+        trader: int,
+        pool: Pool,
+        asset_in: str,
+        amount_in: float,
+        *,
+        phase: str,
+        reason: str,
+        min_out: float = 0.0,
+    ) -> float:
         """Pay ``amount_in`` of ``asset_in`` (the pool's base or quote) into ``pool``.
 
         Returns the amount of the other asset paid out (:func:`mechanisms.amm.amount_out`).
@@ -130,10 +156,14 @@ class Exchange:
         elif asset_in == pool.quote:
             asset_out = pool.base
         else:
-            raise ExchangeError(f"{pool.name} trades {pool.base} and {pool.quote}, not {asset_in!r}")
+            raise ExchangeError(
+                f"{pool.name} trades {pool.base} and {pool.quote}, not {asset_in!r}"
+            )
         amount_in = float(amount_in)
         if not (amount_in >= 0.0 and np.isfinite(amount_in)):
-            raise ExchangeError(f"{pool.name}: amount_in must be finite and >= 0, got {amount_in!r}")
+            raise ExchangeError(
+                f"{pool.name}: amount_in must be finite and >= 0, got {amount_in!r}"
+            )
         if amount_in == 0.0:
             return 0.0
         L = self.ledger
@@ -146,14 +176,25 @@ class Exchange:
                 f"below min_out {min_out!r}"
             )
         L.transfer(
-            np.array([trader, pool.account]), np.array([pool.account, trader]),
+            np.array([trader, pool.account]),
+            np.array([pool.account, trader]),
             np.array([L.asset_id(asset_in), L.asset_id(asset_out)]),
-            np.array([amount_in, out]), phase=phase, reason=reason,
+            np.array([amount_in, out]),
+            phase=phase,
+            reason=reason,
         )
         return out
 
-    def swap_many(self, traders: np.ndarray, pools: Sequence[Pool], sell_base: np.ndarray,
-                  amounts_in: np.ndarray, *, phase: str, reason: str) -> np.ndarray:
+    def swap_many(
+        self,
+        traders: np.ndarray,
+        pools: Sequence[Pool],
+        sell_base: np.ndarray,
+        amounts_in: np.ndarray,
+        *,
+        phase: str,
+        reason: str,
+    ) -> np.ndarray:
         """One swap per pool (pools distinct), priced on the reserves before the batch.
 
         ``sell_base[i]`` pays base into ``pools[i]`` for quote, otherwise quote for base.
@@ -172,20 +213,32 @@ class Exchange:
             raise ExchangeError("swap_many needs distinct pools (one trade per pool)")
         if np.any(~(dx >= 0.0)) or not np.all(np.isfinite(dx)):
             raise ExchangeError(f"amounts_in must be finite and >= 0, got {dx!r}")
-        out = np.asarray(amm.amount_out(dx, np.where(sell, rb, rq), np.where(sell, rq, rb),
-                                        self.fee), dtype=float).reshape(n)
+        out = np.asarray(
+            amm.amount_out(dx, np.where(sell, rb, rq), np.where(sell, rq, rb), self.fee),
+            dtype=float,
+        ).reshape(n)
         in_id = np.where(sell, base, quote)
         out_id = np.where(sell, quote, base)
         self.ledger.transfer(
-            np.concatenate([traders, acc]), np.concatenate([acc, traders]),
-            np.concatenate([in_id, out_id]), np.concatenate([dx, out]),
-            phase=phase, reason=reason,
+            np.concatenate([traders, acc]),
+            np.concatenate([acc, traders]),
+            np.concatenate([in_id, out_id]),
+            np.concatenate([dx, out]),
+            phase=phase,
+            reason=reason,
         )
         return out
 
-    def arbitrage(self, trader: int, pools: Sequence[Pool], fair_prices: np.ndarray, *,
-                  phase: str, max_quote: np.ndarray | None = None,
-                  reason: str = "arbitrage") -> np.ndarray:
+    def arbitrage(
+        self,
+        trader: int,
+        pools: Sequence[Pool],
+        fair_prices: np.ndarray,
+        *,
+        phase: str,
+        max_quote: np.ndarray | None = None,
+        reason: str = "arbitrage",
+    ) -> np.ndarray:
         """Trade each pool toward its fair price; return the profit per pool at fair price.
 
         Each pool's trade is :func:`mechanisms.amm.arbitrage_trade`, capped by what the
@@ -206,14 +259,21 @@ class Exchange:
         acc, base, quote, rb, rq = self._reserves(pools)
         if np.unique(acc).size != n:
             raise ExchangeError("arbitrage needs distinct pools")
-        base_in, quote_in = (np.asarray(v, dtype=float).reshape(n) for v in
-                             amm.arbitrage_trade(rb, rq, p, self.fee))
+        base_in, quote_in = (
+            np.asarray(v, dtype=float).reshape(n) for v in amm.arbitrage_trade(rb, rq, p, self.fee)
+        )
         who = np.full(n, trader, dtype=np.int64)
         base_in = np.minimum(base_in, L.balances(who, base))
         sell = np.flatnonzero(base_in > 0)
         if sell.size:
-            got = self.swap_many(who[sell], [pools[i] for i in sell], np.ones(sell.size, bool),
-                                 base_in[sell], phase=phase, reason=reason)
+            got = self.swap_many(
+                who[sell],
+                [pools[i] for i in sell],
+                np.ones(sell.size, bool),
+                base_in[sell],
+                phase=phase,
+                reason=reason,
+            )
             profit[sell] = got - p[sell] * base_in[sell]
         if max_quote is not None:
             quote_in = np.minimum(quote_in, np.broadcast_to(np.asarray(max_quote, float), (n,)))
@@ -228,7 +288,13 @@ class Exchange:
             keep = spend > 0
             buy, spend = buy[keep], spend[keep]
             if buy.size:
-                got = self.swap_many(who[buy], [pools[i] for i in buy], np.zeros(buy.size, bool),
-                                     spend, phase=phase, reason=reason)
+                got = self.swap_many(
+                    who[buy],
+                    [pools[i] for i in buy],
+                    np.zeros(buy.size, bool),
+                    spend,
+                    phase=phase,
+                    reason=reason,
+                )
                 profit[buy] = p[buy] * got - spend
         return profit

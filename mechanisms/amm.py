@@ -59,8 +59,9 @@ def _non_negative(name: str, v: ArrayLike) -> np.ndarray:
     return a
 
 
-def amount_out(amount_in: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLike,
-               fee: ArrayLike = 0.003) -> float | np.ndarray:
+def amount_out(
+    amount_in: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLike, fee: ArrayLike = 0.003
+) -> float | np.ndarray:
     """Output of a swap: ``dy = (1 - fee) * dx * y / (x + (1 - fee) * dx)``.
 
     ``dx`` is paid into the reserve ``x``, ``dy`` leaves the reserve ``y``. With
@@ -75,8 +76,9 @@ def amount_out(amount_in: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLi
     return _out(gdx * y / (x + gdx))
 
 
-def amount_in(amount_out: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLike,
-              fee: ArrayLike = 0.003) -> float | np.ndarray:
+def amount_in(
+    amount_out: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLike, fee: ArrayLike = 0.003
+) -> float | np.ndarray:
     """Input needed for a given output: ``dx = x * dy / ((1 - fee) * (y - dy))``.
 
     The exact inverse of :func:`amount_out` (requires ``0 <= dy < y``). The contract's
@@ -91,8 +93,9 @@ def amount_in(amount_out: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLi
     return _out(x * dy / (g * (y - dy)))
 
 
-def marginal_rate(amount_in: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLike,
-                  fee: ArrayLike = 0.003) -> float | np.ndarray:
+def marginal_rate(
+    amount_in: ArrayLike, reserve_in: ArrayLike, reserve_out: ArrayLike, fee: ArrayLike = 0.003
+) -> float | np.ndarray:
     """Derivative of :func:`amount_out` in ``dx``: ``(1 - fee) * x * y / (x + (1 - fee) * dx)**2``.
 
     The output per unit of the *last* unit paid in by a single swap of ``dx``. At
@@ -110,8 +113,9 @@ def spot_price(reserve_base: ArrayLike, reserve_quote: ArrayLike) -> float | np.
     return _out(y / x)
 
 
-def arbitrage_trade(reserve_base: ArrayLike, reserve_quote: ArrayLike, fair_price: ArrayLike,
-                    fee: ArrayLike = 0.003) -> tuple[float | np.ndarray, float | np.ndarray]:
+def arbitrage_trade(
+    reserve_base: ArrayLike, reserve_quote: ArrayLike, fair_price: ArrayLike, fee: ArrayLike = 0.003
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """The profit-maximizing single swap against an external fair price ``p`` (quote/base).
 
     Returns ``(base_in, quote_in)``: at most one is positive.
@@ -142,8 +146,9 @@ def arbitrage_trade(reserve_base: ArrayLike, reserve_quote: ArrayLike, fair_pric
     return _out(np.maximum(base_in, 0.0)), _out(np.maximum(quote_in, 0.0))
 
 
-def initial_shares(x: ArrayLike, y: ArrayLike,
-                   minimum_liquidity: float = MINIMUM_LIQUIDITY) -> float | np.ndarray:
+def initial_shares(
+    x: ArrayLike, y: ArrayLike, minimum_liquidity: float = MINIMUM_LIQUIDITY
+) -> float | np.ndarray:
     """Shares of the first deposit: ``sqrt(x * y) - minimum_liquidity`` (``UniswapV2Pair.mint``).
 
     ``minimum_liquidity`` shares are locked forever (sent to the zero address). A
@@ -159,8 +164,9 @@ def initial_shares(x: ArrayLike, y: ArrayLike,
     return _out(s)
 
 
-def deposit_shares(dx: ArrayLike, dy: ArrayLike, x: ArrayLike, y: ArrayLike,
-                   total_shares: ArrayLike) -> float | np.ndarray:
+def deposit_shares(
+    dx: ArrayLike, dy: ArrayLike, x: ArrayLike, y: ArrayLike, total_shares: ArrayLike
+) -> float | np.ndarray:
     """Shares of a later deposit: ``min(dx * T / x, dy * T / y)`` (``UniswapV2Pair.mint``).
 
     ``T`` is the total supply of shares before the deposit; an unbalanced deposit is

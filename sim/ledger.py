@@ -368,6 +368,7 @@ class Ledger:
         :class:`InsufficientBalance`. The batch is atomic.
         """
         where = f"round {self._round}, phase {phase!r}, reason {reason!r}"
+        phase_code, reason_code = self._phases.code(phase), self._reasons.code(reason)
         s = self._accounts(src, "src")
         d = self._accounts(dst, "dst")
         a = self._asset(asset)
@@ -437,13 +438,7 @@ class Ledger:
         if to_burn.any():
             self._flows[1, self._round] += np.bincount(a[to_burn], x[to_burn], minlength=A)
         self._entries.append(
-            self._round,
-            self._phases.code(phase),
-            s,
-            d,
-            a_scalar if a_scalar is not None else a,
-            x,
-            self._reasons.code(reason),
+            self._round, phase_code, s, d, a if a_scalar is None else a_scalar, x, reason_code
         )
 
     def _settle_dust(self, short, s, a, fs, x, pre, where) -> np.ndarray:
@@ -505,11 +500,17 @@ class Ledger:
         return float(self._bal[2 : self._n, self._scalar_asset(asset)].sum())
 
     def minted(self, asset: Any, rounds: slice | None = None) -> float:
-        """Total moved out of ``mint`` (optionally in ``rounds``: start inclusive, stop exclusive)."""
+        """Total moved out of ``mint``, in ``rounds`` if given (a slice of rounds).
+
+        ``rounds=slice(a, b)`` sums rounds ``a`` (inclusive) to ``b`` (exclusive).
+        """
         return self._flow(0, asset, rounds)
 
     def burned(self, asset: Any, rounds: slice | None = None) -> float:
-        """Total moved into ``burn`` (optionally in ``rounds``: start inclusive, stop exclusive)."""
+        """Total moved into ``burn``, in ``rounds`` if given (a slice of rounds).
+
+        ``rounds=slice(a, b)`` sums rounds ``a`` (inclusive) to ``b`` (exclusive).
+        """
         return self._flow(1, asset, rounds)
 
     def _flow(self, which: int, asset: Any, rounds: slice | None) -> float:
@@ -561,8 +562,9 @@ class Ledger:
             if bad.any():
                 j = int(np.flatnonzero(bad)[0])
                 raise InvariantViolation(
-                    f"{where}: {label} of {self._assets[j]} is {float(got[j])!r} but minted - burned "
-                    f"gives {float(want[j])!r} (minted {float(minted[j])!r}, burned {float(burned[j])!r})"
+                    f"{where}: {label} of {self._assets[j]} is {float(got[j])!r} but "
+                    f"minted - burned gives {float(want[j])!r} (minted {float(minted[j])!r}, "
+                    f"burned {float(burned[j])!r})"
                 )
         if not full:
             return

@@ -113,7 +113,8 @@ def test_vectorized_batch_equals_the_same_transfers_one_by_one(xs, seed):
     for i in range(n):
         single.transfer(int(src[i]), int(dst[i]), int(a[i]), float(x[i]), phase="p", reason="r")
     for j in range(3):
-        np.testing.assert_allclose(batch.balances(np.arange(7), j),
-                                   single.balances(np.arange(7), j), rtol=1e-12)
+        np.testing.assert_allclose(
+            batch.balances(np.arange(7), j), single.balances(np.arange(7), j), rtol=1e-12
+        )
     assert len(batch) == len(single)
     batch.check_invariants(full=True)

@@ -184,8 +184,14 @@ def market():
     L = Ledger(["token", "usd", "asset_0", "asset_1"])
     ex = Exchange(L, fee=0.003)
     trader = L.open_account("trader")
-    L.transfer(L.MINT, trader, np.array([1, 2, 3]), np.array([1e6, 100.0, 100.0]),
-               phase="genesis", reason="genesis")
+    L.transfer(
+        L.MINT,
+        trader,
+        np.array([1, 2, 3]),
+        np.array([1e6, 100.0, 100.0]),
+        phase="genesis",
+        reason="genesis",
+    )
     return L, ex, trader
 
 
@@ -236,8 +242,14 @@ def test_swap_many_equals_one_swap_per_pool(market):
     L, ex, trader = market
     p0 = ex.create_pool("asset_0", "usd", 1000.0, 50_000.0)
     p1 = ex.create_pool("asset_1", "usd", 2000.0, 80_000.0)
-    out = ex.swap_many(np.array([trader, trader]), [p0, p1], np.array([True, False]),
-                       np.array([10.0, 4000.0]), phase="trade", reason="t")
+    out = ex.swap_many(
+        np.array([trader, trader]),
+        [p0, p1],
+        np.array([True, False]),
+        np.array([10.0, 4000.0]),
+        phase="trade",
+        reason="t",
+    )
     want0 = amm.amount_out(10.0, 1000.0, 50_000.0)
     want1 = amm.amount_out(4000.0, 80_000.0, 2000.0)
     np.testing.assert_allclose(out, [want0, want1], rtol=1e-15)
@@ -245,8 +257,14 @@ def test_swap_many_equals_one_swap_per_pool(market):
     assert ex.reserves(p1) == (pytest.approx(2000.0 - want1), 84_000.0)
     assert L.balance(trader, "usd") == pytest.approx(1e6 - 4000.0 + want0)
     with pytest.raises(ExchangeError, match="distinct"):
-        ex.swap_many(np.array([trader, trader]), [p0, p0], np.array([True, True]),
-                     np.array([1.0, 1.0]), phase="trade", reason="t")
+        ex.swap_many(
+            np.array([trader, trader]),
+            [p0, p0],
+            np.array([True, True]),
+            np.array([1.0, 1.0]),
+            phase="trade",
+            reason="t",
+        )
     L.check_invariants(full=True)
 
 
@@ -280,8 +298,9 @@ def test_arbitrage_is_capped_by_holdings_and_max_quote(market):
     p0 = ex.create_pool("asset_0", "usd", 1000.0, 100_000.0)
     p1 = ex.create_pool("asset_1", "usd", 1000.0, 100_000.0)
     # fair 50 asks to sell ~410 units of asset_1 but the trader holds 100
-    prof = ex.arbitrage(trader, [p0, p1], np.array([200.0, 50.0]), phase="trade",
-                        max_quote=np.array([1000.0, 1e9]))
+    prof = ex.arbitrage(
+        trader, [p0, p1], np.array([200.0, 50.0]), phase="trade", max_quote=np.array([1000.0, 1e9])
+    )
     assert L.balance(trader, "asset_1") == 0.0
     assert L.balance(trader, "usd") == pytest.approx(
         1e6 - 1000.0 + amm.amount_out(100.0, 1000.0, 1e5), rel=1e-12

@@ -91,8 +91,7 @@ def test_hand_computed_balances(L):
 def test_scalar_src_broadcasts_over_destinations_and_asset_arrays(L):
     a, b, c = ids(L, "alice", "bob", "carol")
     L.transfer(L.MINT, np.array([a, b, c]), "usd", 10.0, phase="genesis", reason="genesis")
-    L.transfer(L.MINT, a, np.array([0, 2]), np.array([1.0, 3.0]), phase="genesis",
-               reason="genesis")
+    L.transfer(L.MINT, a, np.array([0, 2]), np.array([1.0, 3.0]), phase="genesis", reason="genesis")
     np.testing.assert_array_equal(L.balances(np.array([a, b, c]), "usd"), [10.0] * 3)
     assert L.balance(a, "token") == 1.0
     assert L.balance(a, 2) == 3.0
@@ -173,8 +172,7 @@ def test_overdraft_in_one_asset_is_not_masked_by_another(L):
     a, b = ids(L, "alice", "bob")
     L.transfer(L.MINT, a, np.array([0, 1]), np.array([5.0, 5.0]), phase="g", reason="g")
     with pytest.raises(InsufficientBalance, match="usd"):
-        L.transfer(a, b, np.array([0, 1, 1]), np.array([5.0, 3.0, 3.0]), phase="p",
-                   reason="r")
+        L.transfer(a, b, np.array([0, 1, 1]), np.array([5.0, 3.0, 3.0]), phase="p", reason="r")
 
 
 def test_mint_may_go_negative_without_limit(L):
@@ -334,8 +332,7 @@ def test_to_frame_reconciles_with_balances_across_small_and_large_batches():
         dst = rng.choice(acc, n)
         dst = np.where(dst == src, led.BURN, dst)
         led.transfer(src, dst, "token", rng.uniform(0, 0.1, n), phase="trade", reason="r")
-        led.transfer(led.MINT, rng.choice(acc, 3), "usd", 1.0, phase="resolve",
-                     reason="issuance")
+        led.transfer(led.MINT, rng.choice(acc, 3), "usd", 1.0, phase="resolve", reason="issuance")
     df = led.to_frame()
     assert len(df) == len(led)
     for asset in ("token", "usd"):
@@ -358,3 +355,13 @@ def test_columns_are_raw_ids_and_codes(L):
     np.testing.assert_array_equal(c["asset"], [1, 1])
     assert [L.phase_names[p] for p in c["phase"]] == ["genesis", "buy"]
     assert [L.reason_names[r] for r in c["reason"]] == ["genesis", "data"]
+
+
+def test_a_bad_phase_or_reason_is_refused_before_anything_moves(L):
+    a = L.account_id("alice")
+    with pytest.raises(LedgerError, match="phase must be a non-empty string"):
+        L.transfer(L.MINT, a, "token", 1.0, phase="", reason="genesis")
+    with pytest.raises(LedgerError, match="reason must be a non-empty string"):
+        L.transfer(L.MINT, a, "token", 1.0, phase="genesis", reason=None)
+    assert L.balance(a, "token") == 0.0 and len(L) == 0
+    L.check_invariants(full=True)
