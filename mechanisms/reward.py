@@ -71,7 +71,7 @@ class StakeProportional:
     def payouts(self, r: ResolvedRound) -> np.ndarray:
         stakes = np.maximum(np.asarray(r.stakes, dtype=float), 0.0)
         corr = np.asarray(r.corr, dtype=float)
-        weight = np.sqrt(stakes) * np.maximum(corr, 0.0)
+        weight = stakes * np.maximum(corr, 0.0)
         total = weight.sum()
         out = np.zeros(stakes.shape[0])
         if total > 0:

@@ -105,7 +105,7 @@ def cmd_list() -> int:
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     """``mlmarket run``: validate everything, then simulate, write, summarize."""
     from sim.model import SimulationError
-    from sim.runner import collect, prepare_output
+    from sim.runner import blas_single_thread, collect, prepare_output
 
     overrides = [parse_override(o) for o in args.overrides]
     if args.seed is not None:
@@ -120,25 +120,11 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         out = Path("runs") / f"{Path(args.scenario).stem}-seed{sc.run.seed}-{stamp}"
     out = prepare_output(out)
 
-    from sim.model import MarketModel
-
     show = not args.quiet and sys.stderr.isatty()
     t0 = time.perf_counter()
     try:
-        model = MarketModel(sc)
-        bar = None
-        if show:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=sc.run.rounds, unit="round", desc=Path(args.scenario).stem, file=sys.stderr
-            )
-        for _ in range(sc.run.rounds):
-            model.step()
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+        with blas_single_thread():
+            model = _simulate(sc, show, Path(args.scenario).stem)
     except SimulationError as e:
         print(f"mlmarket: run failed: {e}", file=sys.stderr)
         return 1
@@ -148,6 +134,25 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     print(format_summary(args.scenario, result.summary, result.provenance["timing"]))
     print(f"results in {out}")
     return 0
+
+
+def _simulate(sc, show: bool, label: str):
+    """Build the model and run every round, with a progress bar when ``show``."""
+    from sim.model import MarketModel
+
+    model = MarketModel(sc)
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sc.run.rounds, unit="round", desc=label, file=sys.stderr)
+    for _ in range(sc.run.rounds):
+        model.step()
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return model
 
 
 def format_summary(name: str, s: dict, timing: dict) -> str:

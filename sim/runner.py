@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from sim.config import Scenario, ScenarioError, load_scenario
 from sim.model import AGENT_TYPES, MarketModel
@@ -82,6 +83,16 @@ def prepare_output(out: str | Path) -> Path:
     return out
 
 
+def blas_single_thread():
+    """Context limiting BLAS to one thread for the duration of a run.
+
+    A round's matrices are small (tens to a few thousand columns), where OpenBLAS's
+    threads cost more than they give, and many times more on a busy machine; runs are
+    parallelized by processes instead (sweeps).
+    """
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def run(
     scenario: Scenario | str = "baseline",
     overrides: Any = (),
@@ -93,12 +104,13 @@ def run(
     elif overrides:
         raise ValueError("overrides apply when loading; pass a scenario name or path instead")
     t0 = time.perf_counter()
-    model = MarketModel(scenario)
-    rounds = scenario.run.rounds
-    for t in range(rounds):
-        model.step()
-        if progress is not None:
-            progress(t + 1, rounds)
+    with blas_single_thread():
+        model = MarketModel(scenario)
+        rounds = scenario.run.rounds
+        for t in range(rounds):
+            model.step()
+            if progress is not None:
+                progress(t + 1, rounds)
     wall = time.perf_counter() - t0
     return collect(model, wall)
 
