@@ -13,11 +13,20 @@ pricing       ``prices(m: FeedMarket)``                price per feed for this r
 verification  ``verify(v: VerificationInput, rng)``    :class:`VerificationOutcome`
 privacy       ``training_cost(rows, features)``        :class:`ComputeCost` of one training
 submission    ``visible_before_close()``               whether others see predictions early
+
+A privacy rule also carries the class attribute ``leaks: bool`` (whether a buyer holds
+the raw data, which can then leak to free riders).
+
+Claims a rule may declare (checked for every registered rule by
+``tests/unit/test_registry_contract.py``):
+``sybil_proof`` — splitting one submission into k identical ones with the stake divided
+leaves the total payout unchanged; ``budget_balanced`` — positive payouts sum to at most
+``ResolvedRound.budget``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -81,7 +90,7 @@ class VerificationOutcome:
 
     caught: np.ndarray  # (n,) bool: claim shown wrong; the claimant forfeits its deposit
     checked: np.ndarray  # (n,) bool: a verifier checked the claim
-    fees: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) tokens spent
+    fees: np.ndarray | None = None  # (n,) tokens spent on checking, if any
 
 
 @dataclass(frozen=True)

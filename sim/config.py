@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import numpy as np
 import yaml
@@ -40,6 +40,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from mechanisms.registry import FAMILIES, UnknownRuleError, load_all
 
@@ -48,10 +49,17 @@ MAX_DEPTH = 16
 MAX_NODES = 20_000
 MAX_EXTENDS = 16
 MAX_COUNT = 100_000
+MAX_SHOWN = 80  # characters of a bad value quoted back in a message
 
 
 class ScenarioError(ValueError):
     """A scenario (file, override or value) that cannot be used, with a message for people."""
+
+
+def _show(value: object) -> str:
+    """``repr(value)``, cut short so a huge bad value cannot flood a message."""
+    r = repr(value)
+    return r if len(r) <= MAX_SHOWN else f"{r[:MAX_SHOWN]}... ({len(r)} characters)"
 
 
 # --------------------------------------------------------------------------------------
@@ -135,17 +143,19 @@ def _parse_dist(lo: float, hi: float, v: object) -> Dist:
         return v
     if _is_number(v):
         if not lo <= v <= hi:
-            raise ValueError(f"{v!r} is out of range; allowed: {allowed}")
+            raise ValueError(f"out of range; allowed: {allowed}")
         return Dist("constant", float(v), lo=lo, hi=hi)
     if not isinstance(v, Mapping):
-        raise ValueError(f"{v!r} is not allowed; expected {allowed}")
+        raise ValueError(f"expected {allowed}")
     kind = v.get("dist")
     if kind not in _DIST_KEYS:
-        raise ValueError(f"'dist' is {kind!r}; allowed: {', '.join(_DIST_KEYS)}")
+        raise ValueError(f"'dist' is {_show(kind)}; allowed: {', '.join(_DIST_KEYS)}")
     keys = _DIST_KEYS[kind]
     extra = sorted(set(v) - {"dist", *keys})
     if extra:
-        raise ValueError(f"unknown key {extra[0]!r} for dist {kind}; allowed: {', '.join(keys)}")
+        raise ValueError(
+            f"unknown key {_show(extra[0])} for dist {kind}; allowed: dist, {', '.join(keys)}"
+        )
     missing = [k for k in keys if k not in v]
     if missing:
         raise ValueError(f"dist {kind} needs {', '.join(keys)}; missing {', '.join(missing)}")
@@ -156,30 +166,25 @@ def _parse_dist(lo: float, hi: float, v: object) -> Dist:
             or not 1 <= len(vals) <= 1000
             or not all(_is_number(x) and lo <= x <= hi for x in vals)
         ):
-            raise ValueError(
-                f"'values' must be a list of 1..1000 numbers in [{lo:g}, {hi:g}]; got {vals!r}"
-            )
+            raise ValueError(f"'values' must be a list of 1..1000 numbers in [{lo:g}, {hi:g}]")
         return Dist("choice", values=tuple(float(x) for x in vals), lo=lo, hi=hi)
     nums = [v[k] for k in keys]
     for k, x in zip(keys, nums, strict=True):
         if not _is_number(x):
-            raise ValueError(f"{k!r} must be a finite number; got {x!r}")
+            raise ValueError(f"{k!r} must be a finite number, not {_show(x)}")
     if kind == "constant":
         return _parse_dist(lo, hi, nums[0])
     a, b = float(nums[0]), float(nums[1])
     if kind == "uniform":
         if not (lo <= a <= b <= hi):
-            raise ValueError(
-                f"uniform needs {lo:g} <= low <= high <= {hi:g}; got low={a}, high={b}"
-            )
+            raise ValueError(f"uniform needs {lo:g} <= low <= high <= {hi:g}")
     elif kind == "normal":
         if not lo <= a <= hi or not 0 <= b <= 1e6:
             raise ValueError(f"normal needs mean in [{lo:g}, {hi:g}] and std in [0, 1e6]")
     else:
         if not (max(lo, 0.0) < a <= hi) or not 0 <= b <= 5:
             raise ValueError(
-                f"lognormal needs median in ({max(lo, 0.0):g}, {hi:g}] and sigma in [0, 5]; "
-                f"got median={a}, sigma={b}"
+                f"lognormal needs median in ({max(lo, 0.0):g}, {hi:g}] and sigma in [0, 5]"
             )
     return Dist(kind, a, b, lo=lo, hi=hi)
 
@@ -411,8 +416,12 @@ class Scenario(_Section):
     @model_validator(mode="after")
     def _check(self) -> Scenario:
         p = self.population
-        if p.developers.count + p.free_riders.count > MAX_COUNT:
-            raise ValueError("developers + free_riders must be at most 100000")
+        n = p.developers.count + p.free_riders.count
+        if n > MAX_COUNT:
+            raise ValueError(
+                f"population.developers.count + population.free_riders.count is {n}; "
+                f"allowed: at most {MAX_COUNT}"
+            )
         return self
 
     def mechanism(self, family: str) -> MechanismChoice:
@@ -443,7 +452,24 @@ class Scenario(_Section):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses custom tags with a message and bounds the document."""
+    """SafeLoader that refuses custom tags and duplicate keys with a message."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # every mapping passes here once before merge keys (<<) rewrite its items
+        if not getattr(node, "_dup_checked", False):
+            node._dup_checked = True
+            first: dict[tuple[str, str], int] = {}
+            for key, _ in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first:
+                    raise ScenarioError(
+                        f"key {_show(key.value)} appears twice (lines "
+                        f"{first[(key.tag, key.value)]} and {line}); each key may appear once"
+                    )
+                first[(key.tag, key.value)] = line
+        super().flatten_mapping(node)
 
 
 def _refuse_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
@@ -490,12 +516,21 @@ def parse_yaml(text: str | bytes, where: str) -> dict[str, Any]:
         raise ScenarioError(f"{where}: larger than the 1 MiB allowed")
     try:
         docs = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - _Loader is a SafeLoader
-    except ScenarioError:
-        raise
+    except ScenarioError as e:
+        raise ScenarioError(f"{where}: {e}") from None
     except RecursionError:
         raise ScenarioError(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = "; ".join(x for x in (e.context, e.problem) if x)
+        raise ScenarioError(f"{where}: malformed YAML{at}: {what}") from None
     except yaml.YAMLError as e:
         raise ScenarioError(f"{where}: malformed YAML: {e}".replace("\n", " ")) from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits, a bad date
+        raise ScenarioError(f"{where}: unreadable value: {_show(str(e))}") from None
+    if not docs:
+        raise ScenarioError(f"{where}: empty: a scenario is a mapping of sections")
     if len(docs) != 1:
         raise ScenarioError(f"{where}: expected one YAML document, found {len(docs)}")
     data = docs[0]
