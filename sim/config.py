@@ -528,7 +528,7 @@ def parse_yaml(text: str | bytes, where: str) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise ScenarioError(f"{where}: malformed YAML: {e}".replace("\n", " ")) from None
     except ValueError as e:  # e.g. an integer of more than 4300 digits, a bad date
-        raise ScenarioError(f"{where}: unreadable value: {_show(str(e))}") from None
+        raise ScenarioError(f"{where}: unreadable value: {str(e).split(';')[0][:200]}") from None
     if not docs:
         raise ScenarioError(f"{where}: empty: a scenario is a mapping of sections")
     if len(docs) != 1:
@@ -568,6 +568,16 @@ def shipped_scenarios() -> dict[str, str]:
 
 def _read_source(ref: str, base_dir: Path | None) -> tuple[dict[str, Any], str, Path | None]:
     """Raw mapping of a scenario named ``ref`` (a shipped name or a path)."""
+    try:
+        return _read_source_at(ref, base_dir)
+    except (OSError, ValueError) as e:  # name too long, NUL byte, ...
+        if isinstance(e, ScenarioError):
+            raise
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ScenarioError(f"scenario {_show(ref)} cannot be opened: {why}") from None
+
+
+def _read_source_at(ref: str, base_dir: Path | None) -> tuple[dict[str, Any], str, Path | None]:
     p = Path(ref)
     candidates = [p] if p.is_absolute() else [(base_dir or Path.cwd()) / p]
     if not ref.endswith((".yaml", ".yml")) and "/" not in ref and "\\" not in ref:
@@ -584,7 +594,8 @@ def _read_source(ref: str, base_dir: Path | None) -> tuple[dict[str, Any], str, 
         if c.exists():
             raise ScenarioError(f"{c}: is not a file")
     names = list(shipped_scenarios())
-    msg = f"scenario {ref!r} not found: no such file"
+    tried = ", ".join(str(c) for c in candidates)[:300]
+    msg = f"scenario {_show(ref)} not found: no such file {tried}"
     close = difflib.get_close_matches(ref, names, n=1, cutoff=0.5)
     if close:
         msg += f"; did you mean the shipped scenario {close[0]!r}?"
@@ -599,6 +610,8 @@ def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
             mech = out[k]
             for fam, entry in v.items():
                 old = mech.get(fam)
+                old = {"name": old} if isinstance(old, str) else old
+                entry = {"name": entry} if isinstance(entry, str) else entry
                 if (
                     isinstance(entry, Mapping)
                     and isinstance(old, dict)
@@ -629,6 +642,8 @@ def _resolve_layers(ref: str, base_dir: Path | None, seen: list[str]) -> dict[st
     try:
         base = _resolve_layers(parent, own_dir, [*seen, ident])
     except ScenarioError as e:
+        if str(e).startswith("'extends' loops"):  # the chain already names every file
+            raise
         raise ScenarioError(f"{e} (extended by {ident})") from None
     return merge(base, data)
 
@@ -636,15 +651,17 @@ def _resolve_layers(ref: str, base_dir: Path | None, seen: list[str]) -> dict[st
 def parse_override(text: str) -> tuple[str, Any]:
     """``'a.b.c=value'`` -> ``('a.b.c', value)``; the value is read as a YAML scalar or list."""
     if "=" not in text:
-        raise ScenarioError(f"--set {text!r}: expected KEY.PATH=VALUE")
+        raise ScenarioError(f"--set {_show(text)}: expected KEY.PATH=VALUE (one pair each)")
     path, _, raw = text.partition("=")
     path = path.strip()
     if not path or any(not p for p in path.split(".")):
-        raise ScenarioError(f"--set {text!r}: the key path {path!r} is empty or has an empty part")
+        raise ScenarioError(
+            f"--set {_show(text)}: the key path {_show(path)} is empty or has an empty part"
+        )
     try:
         value = parse_yaml(f"v: {raw}" if raw.strip() else "v: ''", "--set")["v"]
     except ScenarioError as e:
-        raise ScenarioError(f"--set {text!r}: cannot read the value ({e})") from None
+        raise ScenarioError(f"--set {_show(text)}: cannot read the value ({e})") from None
     return path, value
 
 
@@ -667,9 +684,14 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[tuple[str, Any]]) 
             nxt = node.get(part)
             if nxt is None:
                 nxt = node[part] = {}
+            if i == 1 and parts[0] == "mechanisms" and isinstance(nxt, str):
+                nxt = node[part] = {"name": nxt}  # the shorthand `family: rule`
             if not isinstance(nxt, dict):
                 where = ".".join(parts[: i + 1])
-                raise ScenarioError(f"--set {path}: {where} is a value, not a section")
+                raise ScenarioError(
+                    f"--set {_show(path)}: {where} is a value ({_show(nxt)}), not a section "
+                    f"with keys; set {where}=VALUE instead"
+                )
             node = nxt
         node[parts[-1]] = value
     return out
