@@ -104,15 +104,17 @@ def cmd_list() -> int:
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     """``mlmarket run``: validate everything, then simulate, write, summarize."""
-    from sim.model import SimulationError
-    from sim.runner import blas_single_thread, collect, prepare_output
-
     overrides = [parse_override(o) for o in args.overrides]
     if args.seed is not None:
         overrides.append(("run.seed", args.seed))
     if args.rounds is not None:
         overrides.append(("run.rounds", args.rounds))
     sc = load_scenario(args.scenario, overrides)
+
+    # the simulator (mesa, scipy, pandas: seconds of imports) loads only for valid input
+    from sim.model import SimulationError
+    from sim.runner import blas_single_thread, collect, prepare_output
+
     if args.out:
         out = Path(args.out)
     else:

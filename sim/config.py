@@ -23,6 +23,7 @@ import copy
 import difflib
 import math
 import re
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -712,7 +713,8 @@ def _check_keys(data: Any, model: type[BaseModel], path: str) -> None:
         return
     fields = model.model_fields
     for key, value in data.items():
-        where = f"{path}.{key}" if path else str(key)
+        shown = str(key) if len(str(key)) <= MAX_SHOWN else f"{str(key)[:MAX_SHOWN]}..."
+        where = f"{path}.{shown}" if path else shown
         if key not in fields:
             raise ScenarioError(_unknown_key(where, key, list(fields)))
         ann = fields[key].annotation
@@ -721,21 +723,93 @@ def _check_keys(data: Any, model: type[BaseModel], path: str) -> None:
 
 
 def _unknown_key(where: str, key: object, allowed: list[str]) -> str:
-    msg = f"{where}: unknown key {key!r}"
-    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+    msg = f"{where}: unknown key {_show(key)}"
+    close = difflib.get_close_matches(str(key)[:200], allowed, n=1, cutoff=0.5)
     if close:
         msg += f"; did you mean {close[0]!r}?"
     return msg + f" (allowed: {', '.join(allowed)})"
 
 
-def _format_error(err: Mapping[str, Any], prefix: str = "") -> str:
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+def _num(x: float) -> str:
+    if isinstance(x, int) or (x.is_integer() and abs(x) < 1e6):
+        return str(int(x))
+    return f"{x:g}"
+
+
+def _fields_of(owner: Any) -> Mapping[str, FieldInfo]:
+    """Fields of a pydantic model or pydantic dataclass (empty for anything else)."""
+    if isinstance(owner, type) and issubclass(owner, BaseModel):
+        return owner.model_fields
+    return getattr(owner, "__pydantic_fields__", {})
+
+
+def _describe(ann: Any, metadata: Sequence[Any] = ()) -> str:
+    """What a field with type ``ann`` and constraints ``metadata`` accepts, for people."""
+    origin = get_origin(ann)
+    if origin is Annotated:
+        base, *extra = get_args(ann)
+        more = [m for x in extra for m in (x.metadata if isinstance(x, FieldInfo) else [x])]
+        return _describe(base, [*metadata, *more])
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(ann))
+    if origin is Union or origin is types.UnionType:
+        return " or ".join(d for d in (_describe(a, metadata) for a in get_args(ann)) if d)
+    if ann is type(None):
+        return "null"
+    if ann is bool:
+        return "true or false"
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return f"a mapping with keys {', '.join(ann.model_fields)}"
+    if ann in (int, float):
+        lo = hi = None
+        lo_br, hi_br = "[", "]"
+        for m in metadata:
+            if getattr(m, "ge", None) is not None:
+                lo = m.ge
+            if getattr(m, "gt", None) is not None:
+                lo, lo_br = m.gt, "("
+            if getattr(m, "le", None) is not None:
+                hi = m.le
+            if getattr(m, "lt", None) is not None:
+                hi, hi_br = m.lt, ")"
+        kind = "an integer" if ann is int else "a number"
+        if lo is None and hi is None:
+            return kind
+        if hi is None:
+            return f"{kind} {'>=' if lo_br == '[' else '>'} {_num(lo)}"
+        if lo is None:
+            return f"{kind} {'<=' if hi_br == ']' else '<'} {_num(hi)}"
+        return f"{kind} in {lo_br}{_num(lo)}, {_num(hi)}{hi_br}"
+    return ""
+
+
+def _allowed_at(owner: Any, loc: Sequence[Any]) -> str:
+    """:func:`_describe` of the field at ``loc`` under ``owner`` ('' if unknown)."""
+    node = owner
+    field = None
+    for part in loc:
+        field = _fields_of(node).get(part) if isinstance(part, str) else None
+        if field is None:
+            return ""
+        node = field.annotation
+    return _describe(field.annotation, field.metadata) if field is not None else ""
+
+
+def _format_error(err: Mapping[str, Any], prefix: str = "", owner: Any = None) -> str:
+    parts = [p for p in err["loc"] if not str(p).startswith("function-")]
+    loc = ".".join(str(p) for p in parts)
     where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "scenario")
     msg = str(err["msg"]).removeprefix("Value error, ")
-    ctx = err.get("ctx") or {}
-    bounds = [f"{k.replace('_', ' ')} {v}" for k, v in ctx.items() if k in ("ge", "le", "gt", "lt")]
-    allowed = f" (allowed: {', '.join(bounds)})" if bounds else ""
-    return f"{where}: {msg}; got {err['input']!r}{allowed}"
+    if not parts and not prefix:  # a check across keys: its message names them
+        return f"{where}: {msg}"
+    allowed = _allowed_at(owner, parts) if owner is not None else ""
+    if not allowed:
+        ctx = err.get("ctx") or {}
+        ops = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        allowed = ", ".join(f"{ops[k]} {v}" for k, v in ctx.items() if k in ops)
+    return f"{where}: {msg}; got {_show(err['input'])}" + (
+        f" (allowed: {allowed})" if allowed else ""
+    )
 
 
 def _validate_mechanisms(raw: Any) -> dict[str, MechanismChoice]:
@@ -743,10 +817,13 @@ def _validate_mechanisms(raw: Any) -> dict[str, MechanismChoice]:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ScenarioError(f"mechanisms: must be a mapping of families; got {raw!r}")
+        raise ScenarioError(
+            f"mechanisms: must be a mapping of families; got {_show(raw)} "
+            f"(allowed: a mapping with keys {', '.join(FAMILIES)})"
+        )
     for fam in raw:
         if fam not in FAMILIES:
-            raise ScenarioError(_unknown_key("mechanisms", fam, list(FAMILIES)))
+            raise ScenarioError(_unknown_key(f"mechanisms.{fam}", fam, list(FAMILIES)))
     out: dict[str, MechanismChoice] = {}
     for fam, registry in FAMILIES.items():
         entry = raw.get(fam, {"name": DEFAULT_MECHANISMS[fam]})
@@ -754,11 +831,17 @@ def _validate_mechanisms(raw: Any) -> dict[str, MechanismChoice]:
         if isinstance(entry, str):
             entry = {"name": entry}
         if not isinstance(entry, Mapping):
-            raise ScenarioError(f"{where}: expected {{name: RULE, <params>}}; got {entry!r}")
+            raise ScenarioError(
+                f"{where}: expected {{name: RULE, <params>}}; got {_show(entry)} "
+                f"(allowed rules: {', '.join(registry.names())})"
+            )
         params = dict(entry)
         name = params.pop("name", DEFAULT_MECHANISMS[fam])
-        if not isinstance(name, str):
-            raise ScenarioError(f"{where}.name: must be a rule name; got {name!r}")
+        if not isinstance(name, str) or len(name) > MAX_SHOWN:
+            raise ScenarioError(
+                f"{where}.name: must be a rule name; got {_show(name)} "
+                f"(allowed: {', '.join(registry.names())})"
+            )
         try:
             info = registry.get(name)
         except UnknownRuleError as e:
@@ -766,15 +849,16 @@ def _validate_mechanisms(raw: Any) -> dict[str, MechanismChoice]:
         allowed = list(info.defaults())
         for k in params:
             if k not in allowed:
+                kw = f"{where}.{str(k)[:MAX_SHOWN]}"
                 raise ScenarioError(
-                    _unknown_key(where, k, allowed)
+                    _unknown_key(kw, k, allowed)
                     if allowed
-                    else f"{where}: unknown key {k!r}; rule {name!r} takes no parameters"
+                    else f"{kw}: unknown key {_show(k)}; rule {name!r} takes no parameters"
                 )
         try:
             validated = registry.validate_params(name, params)
         except ValidationError as e:
-            raise ScenarioError(_format_error(e.errors()[0], where)) from None
+            raise ScenarioError(_format_error(e.errors()[0], where, info.params_type)) from None
         out[fam] = MechanismChoice(fam, name, validated)
     return out
 
@@ -788,7 +872,7 @@ def validate(data: Mapping[str, Any]) -> Scenario:
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as e:
-        raise ScenarioError(_format_error(e.errors()[0])) from None
+        raise ScenarioError(_format_error(e.errors()[0], "", Scenario)) from None
     mechanisms = _validate_mechanisms(mech_raw)
     return sc.model_copy(update={"mechanisms": mechanisms})
 

@@ -142,6 +142,7 @@ class MarketModel(mesa.Model):
                 "price": (np.float64, (), 0.0),
                 "demand": (np.int64, (), 0),
                 "revenue": (np.float64, (), 0.0),
+                "spent": (np.float64, (), 0.0),
                 "payoff": (np.float64, (), 0.0),
                 "burned": (np.float64, (), 0.0),
                 "capital": (np.float64, (), 0.0),
@@ -404,7 +405,11 @@ class MarketModel(mesa.Model):
         F.picks[:] = -1
         P.demand[:] = 0
         P.revenue[:] = 0.0
+        P.burned[:] = 0.0
+        P.spent[:] = 0.0
         F.spent[:] = 0.0
+        F.payout[:] = 0.0
+        F.burned[:] = 0.0
         if not self.window:
             return
         cfg = self.scenario.population.developers
@@ -500,8 +505,6 @@ class MarketModel(mesa.Model):
         F.r_sub[:, slot] = False
         F.r_stake[:, slot] = 0.0
         F.r_picks[:, slot] = -1
-        F.payout[:] = 0.0
-        F.burned[:] = 0.0
         rows = self._trained
         preds = predict(self.feeds, F.picks[rows], F.weights[rows]) if rows.size else None
         # copiers: free riders who copy the best visible prediction instead
@@ -702,9 +705,9 @@ class MarketModel(mesa.Model):
             sc.population.providers.cost_per_round, L.balances(P.wallet[live], "token")
         )
         L.transfer(P.wallet[live], self.fees, "token", cost, phase="adapt", reason="provider_cost")
+        P.spent[live] = cost
         P.payoff[:] = 0.0
         P.payoff[live] = P.revenue[live] - cost - P.burned[live]
-        P.burned[:] = 0.0
         F.payoff[:] = F.payout - F.burned - F.spent
         self._judge(P, P.payoff, price, dyn)
         self._judge(F, F.payoff, price, dyn)
@@ -754,6 +757,7 @@ class MarketModel(mesa.Model):
                     reason="exit_sell",
                 )
         cols.status[done] = GONE
+        cols.leave_round[done] = self.t  # the round it left: its last row in the tables
         cols.final_wealth[done] = L.balances(cols.wallet[done], "usd")
         for aid in cols.agent_id[done]:
             self.agent_of.pop(int(aid)).remove()
@@ -826,11 +830,11 @@ class MarketModel(mesa.Model):
         self._record_agents()
 
     def _record_agents(self) -> None:
-        """One row per agent still present (active or leaving) for this round."""
+        """One row per agent present this round (active, leaving, or leaving now)."""
         L, P, F = self.ledger, self.providers, self.forecasters
         price = self.token_price
         chunks = []
-        p = np.flatnonzero(P.status != GONE)
+        p = np.flatnonzero((P.status != GONE) | (P.leave_round == self.t))
         if p.size:
             chunks.append(
                 {
@@ -840,13 +844,15 @@ class MarketModel(mesa.Model):
                     "tokens": L.balances(P.wallet[p], "token"),
                     "stake": L.balances(P.bond[p], "token"),
                     "usd": L.balances(P.wallet[p], "usd"),
-                    "payout": P.revenue[p].copy(),
-                    "burned": np.zeros(p.size),
+                    "revenue": P.revenue[p].copy(),
+                    "payout": np.zeros(p.size),
+                    "burned": P.burned[p].copy(),
+                    "spent": P.spent[p].copy(),
                     "payoff": P.payoff[p].copy(),
                     "score": np.full(p.size, np.nan),
                 }
             )
-        f = np.flatnonzero(F.status != GONE)
+        f = np.flatnonzero((F.status != GONE) | (F.leave_round == self.t))
         if f.size:
             chunks.append(
                 {
@@ -856,8 +862,10 @@ class MarketModel(mesa.Model):
                     "tokens": L.balances(F.wallet[f], "token"),
                     "stake": L.balances(F.stake[f], "token"),
                     "usd": L.balances(F.wallet[f], "usd"),
+                    "revenue": np.zeros(f.size),
                     "payout": F.payout[f].copy(),
                     "burned": F.burned[f].copy(),
+                    "spent": F.spent[f].copy(),
                     "payoff": F.payoff[f].copy(),
                     "score": np.where(F.resolved[f] > 0, F.trailing_corr[f], np.nan),
                 }

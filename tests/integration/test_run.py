@@ -165,3 +165,21 @@ def test_cli_list_shows_scenarios_and_rules():
                  "aggregation.stake_weighted", "pricing.fixed", "verification.none",
                  "privacy.plaintext", "submission.open"):
         assert any(line.strip().startswith(rule + " - ") for line in lines), rule
+
+
+def test_agent_flows_reconcile_with_ledger_per_round(small):
+    led, agents = small.ledger, small.agents
+    tok = led[(led["asset"] == "token") & (led["round"] >= 1)]
+
+    def by_round(reason):
+        return tok[tok["reason"] == reason].groupby("round")["amount"].sum()
+
+    rounds = agents[agents["round"] >= 1].groupby("round")
+    np.testing.assert_allclose(
+        rounds["payout"].sum().reindex(by_round("reward").index), by_round("reward"), rtol=1e-9
+    )
+    sales = rounds["revenue"].sum()
+    np.testing.assert_allclose(sales.reindex(by_round("data_purchase").index),
+                               by_round("data_purchase"), rtol=1e-9)
+    slashed = by_round("slash").reindex(sales.index, fill_value=0.0)
+    np.testing.assert_allclose(rounds["burned"].sum(), slashed, rtol=1e-9, atol=1e-9)
