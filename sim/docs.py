@@ -52,12 +52,22 @@ def render() -> str:
         allowed = _bounds(path)
         shown = json.dumps(default) if not isinstance(default, str) else default
         out.append(f"| `{path}` | `{shown}` | {allowed} | {doc} |")
-    out += ["", "## Mechanisms", "",
-            "`mechanisms.<family>: {name: RULE, <param>: value}`. Naming another rule starts",
-            "the family again from that rule's defaults.", ""]
+    out += [
+        "",
+        "## Mechanisms",
+        "",
+        "`mechanisms.<family>: {name: RULE, <param>: value}`. Naming another rule starts",
+        "the family again from that rule's defaults.",
+        "",
+    ]
     for fam, reg in load_all().items():
-        out += [f"### {fam}", "", f"{reg.description[0].upper()}{reg.description[1:]}. "
-                f"Default: `{DEFAULT_MECHANISMS[fam]}`.", ""]
+        out += [
+            f"### {fam}",
+            "",
+            f"{reg.description[0].upper()}{reg.description[1:]}. "
+            f"Default: `{DEFAULT_MECHANISMS[fam]}`.",
+            "",
+        ]
         for info in reg:
             claims = f" Claims: {', '.join(sorted(info.claims))}." if info.claims else ""
             out.append(f"- **`{info.name}`** — {info.summary}{claims}")

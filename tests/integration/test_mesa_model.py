@@ -16,8 +16,19 @@ def test_mesa_model_agents_and_phases():
     by_type = {cls: len(m.agents_by_type[cls]) for cls in (Provider, Developer, FreeRider)}
     assert by_type == {Provider: 5, Developer: 20, FreeRider: 2}
     assert all(isinstance(a, mesa.Agent) for a in m.agents)
-    assert PHASES == ("observe", "price", "buy", "train", "verify", "submit", "aggregate",
-                      "trade", "resolve", "adapt", "record")
+    assert PHASES == (
+        "observe",
+        "price",
+        "buy",
+        "train",
+        "verify",
+        "submit",
+        "aggregate",
+        "trade",
+        "resolve",
+        "adapt",
+        "record",
+    )
     for _ in range(4):
         m.step()
     assert all(m.phase_seconds[p] > 0 for p in PHASES)
@@ -27,9 +38,15 @@ def test_mesa_model_agents_and_phases():
 
 
 def test_leaving_agents_are_removed_from_mesa():
-    sc = load_scenario("small", ["run.rounds=30", "population.dynamics.exit_after=2",
-                                 "population.providers.price=20.0",
-                                 "population.dynamics.enabled=true"])
+    sc = load_scenario(
+        "small",
+        [
+            "run.rounds=30",
+            "population.dynamics.exit_after=2",
+            "population.providers.price=20.0",
+            "population.dynamics.enabled=true",
+        ],
+    )
     m = MarketModel(sc)
     start = len(m.agents)
     for _ in range(30):

@@ -100,11 +100,18 @@ def test_free_riders_get_leaks_and_roi(small):
 
 def test_roi_finite_when_agents_leave_or_never_trade():
     # expensive data and no entry: agents lose and leave; free riders never see a leak
-    res = run(load_scenario("small", [
-        "run.rounds=40", "population.dynamics.exit_after=2",
-        "population.providers.price=20.0", "market.leak_probability=0.0",
-        "population.free_riders.copy_probability=0.0",
-    ]))
+    res = run(
+        load_scenario(
+            "small",
+            [
+                "run.rounds=40",
+                "population.dynamics.exit_after=2",
+                "population.providers.price=20.0",
+                "market.leak_probability=0.0",
+                "population.free_riders.copy_probability=0.0",
+            ],
+        )
+    )
     s = res.summary
     assert res.model["exits"].sum() > 0
     assert all(math.isfinite(v) for v in s["roi_by_type"].values())
@@ -131,13 +138,33 @@ def test_broken_invariant_stops_the_run(monkeypatch):
 
 def test_cli_run_writes_outputs_and_resolved_scenario_reruns(tmp_path):
     out = tmp_path / "r1"
-    cmd = [sys.executable, "-m", "sim.cli", "run", "small", "--rounds", "8", "--seed", "3",
-           "--set", "population.free_riders.count=2", "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim.cli",
+        "run",
+        "small",
+        "--rounds",
+        "8",
+        "--seed",
+        "3",
+        "--set",
+        "population.free_riders.count=2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert p.returncode == 0, p.stderr
     assert "mean ROI" in p.stdout and str(out) in p.stdout
-    for f in ("scenario.yaml", "provenance.json", "model.parquet", "agents.parquet",
-              "ledger.parquet", "summary.json"):
+    for f in (
+        "scenario.yaml",
+        "provenance.json",
+        "model.parquet",
+        "agents.parquet",
+        "ledger.parquet",
+        "summary.json",
+    ):
         assert (out / f).is_file(), f
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())
     assert resolved["run"] == {"rounds": 8, "seed": 3}
@@ -145,25 +172,46 @@ def test_cli_run_writes_outputs_and_resolved_scenario_reruns(tmp_path):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["seed"] == 3 and "numpy" in prov["dependencies"]
     out2 = tmp_path / "r2"
-    p2 = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(out / "scenario.yaml"),
-                         "--out", str(out2), "--quiet"], capture_output=True, text=True,
-                        check=False)
+    p2 = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim.cli",
+            "run",
+            str(out / "scenario.yaml"),
+            "--out",
+            str(out2),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert p2.returncode == 0, p2.stderr
     for f in ("model.parquet", "agents.parquet", "ledger.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(out / f), pd.read_parquet(out2 / f))
     assert json.loads((out / "summary.json").read_text()) == json.loads(
-        (out2 / "summary.json").read_text())
+        (out2 / "summary.json").read_text()
+    )
 
 
 def test_cli_list_shows_scenarios_and_rules():
-    p = subprocess.run([sys.executable, "-m", "sim.cli", "list"], capture_output=True, text=True,
-                       check=False)
+    p = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "list"], capture_output=True, text=True, check=False
+    )
     assert p.returncode == 0
     lines = p.stdout.splitlines()
     assert any(line.strip().startswith("baseline - ") for line in lines)
-    for rule in ("reward.numerai", "reward.stake_proportional", "slashing.burn_negative",
-                 "aggregation.stake_weighted", "pricing.fixed", "verification.none",
-                 "privacy.plaintext", "submission.open"):
+    for rule in (
+        "reward.numerai",
+        "reward.stake_proportional",
+        "slashing.burn_negative",
+        "aggregation.stake_weighted",
+        "pricing.fixed",
+        "verification.none",
+        "privacy.plaintext",
+        "submission.open",
+    ):
         assert any(line.strip().startswith(rule + " - ") for line in lines), rule
 
 
@@ -179,7 +227,8 @@ def test_agent_flows_reconcile_with_ledger_per_round(small):
         rounds["payout"].sum().reindex(by_round("reward").index), by_round("reward"), rtol=1e-9
     )
     sales = rounds["revenue"].sum()
-    np.testing.assert_allclose(sales.reindex(by_round("data_purchase").index),
-                               by_round("data_purchase"), rtol=1e-9)
+    np.testing.assert_allclose(
+        sales.reindex(by_round("data_purchase").index), by_round("data_purchase"), rtol=1e-9
+    )
     slashed = by_round("slash").reindex(sales.index, fill_value=0.0)
     np.testing.assert_allclose(rounds["burned"].sum(), slashed, rtol=1e-9, atol=1e-9)
