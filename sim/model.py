@@ -97,7 +97,8 @@ class MarketModel(mesa.Model):
     def __init__(self, scenario: Scenario):
         streams = Streams.from_seed(scenario.run.seed)
         super().__init__(rng=streams.mesa)
-        self.scenario = sc = scenario
+        # (Mesa 3.5 has a `scenario` attribute of its own; ours is `config`)
+        self.config = sc = scenario
         self.streams = streams
         self.t = 0
         self.lag = sc.task.lag
@@ -126,7 +127,7 @@ class MarketModel(mesa.Model):
     # ------------------------------------------------------------------ setup
 
     def _init_columns(self) -> None:
-        sc = self.scenario
+        sc = self.config
         n_p = sc.population.providers.count
         n_f = sc.population.developers.count + sc.population.free_riders.count
         self.providers = Columns(
@@ -201,7 +202,7 @@ class MarketModel(mesa.Model):
 
     def _genesis(self) -> None:
         """Round 0: mint every genesis allocation and create the pools and agents."""
-        sc, L = self.scenario, self.ledger
+        sc, L = self.config, self.ledger
         L.begin_round(0)
         ex = sc.market.exchange
         self.token_pool = self.exchange.create_pool(
@@ -272,7 +273,7 @@ class MarketModel(mesa.Model):
     def _add_providers(self, n: int, genesis: bool = False) -> None:
         if n <= 0:
             return
-        cfg, rng, P = self.scenario.population.providers, self.streams.population, self.providers
+        cfg, rng, P = self.config.population.providers, self.streams.population, self.providers
         idx = P.add(n)
         wallets, bonds = self._enroll(Provider, idx, P, "bond")
         P.group[idx] = rng.integers(0, self.task.n_groups, n)
@@ -306,7 +307,7 @@ class MarketModel(mesa.Model):
     def _add_forecasters(self, kind: int, n: int, genesis: bool = False) -> None:
         if n <= 0:
             return
-        pop = self.scenario.population
+        pop = self.config.population
         cfg = pop.developers if kind == DEVELOPER else pop.free_riders
         rng, F = self.streams.population, self.forecasters
         idx = F.add(n)
@@ -363,7 +364,7 @@ class MarketModel(mesa.Model):
             self._add_to_window(u)
             # the revealed target moves each asset's external fair price
             self.fair_prices = self.fair_prices * np.exp(
-                self.scenario.task.return_scale * self.targets[u]
+                self.config.task.return_scale * self.targets[u]
             )
 
     def _add_to_window(self, u: int) -> None:
@@ -381,7 +382,7 @@ class MarketModel(mesa.Model):
         self.xty[:d] += z.T @ y
         self.window.append((u, z, y))
         self.window_rows += self.A
-        if len(self.window) > self.scenario.population.developers.window:
+        if len(self.window) > self.config.population.developers.window:
             _, z0, y0 = self.window.pop(0)
             d0 = z0.shape[1]
             self.gram[:d0, :d0] -= z0.T @ z0
@@ -412,7 +413,7 @@ class MarketModel(mesa.Model):
         F.burned[:] = 0.0
         if not self.window:
             return
-        cfg = self.scenario.population.developers
+        cfg = self.config.population.developers
         buyers = np.flatnonzero((F.kind == DEVELOPER) & (F.status == ACTIVE))
         available = P.status == ACTIVE
         if buyers.size and available.any():
@@ -459,7 +460,7 @@ class MarketModel(mesa.Model):
         if riders.size == 0:
             return
         rng = self.streams.market
-        hit = rng.random(feeds.size) < self.scenario.market.leak_probability
+        hit = rng.random(feeds.size) < self.config.market.leak_probability
         if hit.any():
             to = riders[rng.integers(0, riders.size, hit.sum())]
             self.leaked[to, feeds[hit]] = True
@@ -474,7 +475,7 @@ class MarketModel(mesa.Model):
         self._trained = rows
         if rows.size == 0:
             return
-        cfg = self.scenario.population.developers
+        cfg = self.config.population.developers
         cols = feed_columns(F.picks[rows], self.k)
         cols = np.where(cols < self.gram.shape[0], cols, -1)  # feeds with no history yet
         F.weights[rows] = fit_ridge(self.gram, self.xty, cols, cfg.ridge, self.window_rows)
@@ -500,7 +501,7 @@ class MarketModel(mesa.Model):
     # 6
     def phase_submit(self) -> None:
         """Forecasters pay fees, stake, and submit; free riders may copy what is visible."""
-        F, L, sc = self.forecasters, self.ledger, self.scenario
+        F, L, sc = self.forecasters, self.ledger, self.config
         slot = self.t % self.ring
         F.r_sub[:, slot] = False
         F.r_stake[:, slot] = 0.0
@@ -590,13 +591,13 @@ class MarketModel(mesa.Model):
         self.pnl_ring[old] = self.metamodel.close(old) if self.t > self.lag else 0.0
         if self.meta_sub[slot]:
             self.metamodel.open(
-                slot, self.meta_ring[slot], self.scenario.market.metamodel.position_fraction
+                slot, self.meta_ring[slot], self.config.market.metamodel.position_fraction
             )
 
     # 9
     def phase_resolve(self) -> None:
         """Resolve round t - lag: score, reward, slash, cascade, issue, buy back."""
-        sc, L, F = self.scenario, self.ledger, self.forecasters
+        sc, L, F = self.config, self.ledger, self.forecasters
         L.transfer(
             L.MINT,
             self.treasury,
@@ -696,7 +697,7 @@ class MarketModel(mesa.Model):
     # 10
     def phase_adapt(self) -> None:
         """Costs, payoffs, exits after sustained losses, entry while returns beat the outside."""
-        sc, L, P, F = self.scenario, self.ledger, self.providers, self.forecasters
+        sc, L, P, F = self.config, self.ledger, self.providers, self.forecasters
         dyn = sc.population.dynamics
         price = self.token_price
         # providers pay to serve their feeds

@@ -117,7 +117,7 @@ def run(
 
 def collect(model: MarketModel, wall: float = 0.0) -> RunResult:
     """Tables and summary of a finished model."""
-    sc = model.scenario
+    sc = model.config
     model_df = pd.DataFrame(model.model_rows)
     agents_df = agent_table(model)
     ledger_df = model.ledger.to_frame()
@@ -150,7 +150,7 @@ def _finite(x: float) -> float:
 def summarize(model: MarketModel, model_df: pd.DataFrame) -> dict[str, Any]:
     """The run's headline numbers (``summary.json``)."""
     L = model.ledger
-    sc = model.scenario
+    sc = model.config
     rounds = len(model_df)
     wealth = model.final_wealth()
     roi, counts = {}, {}
@@ -182,7 +182,7 @@ def summarize(model: MarketModel, model_df: pd.DataFrame) -> dict[str, Any]:
             "minted": L.minted("token", slice(1, None)),
             "burned": L.burned("token", slice(1, None)),
             "supply_end": L.supply("token"),
-            "price_start": model.scenario.market.exchange.token_price,
+            "price_start": model.config.market.exchange.token_price,
             "price_end": model.token_price,
         },
         "flows": {
