@@ -17,9 +17,8 @@ from sim.config import ScenarioError, load_scenario, parse_override, shipped_sce
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors: exit 2 too
-        self.print_usage(sys.stderr)
-        self.exit(2, f"mlmarket: error: {message}\n")
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2 too
+        self.exit(2, f"mlmarket: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:

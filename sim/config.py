@@ -530,8 +530,8 @@ def parse_yaml(text: str | bytes, where: str) -> dict[str, Any]:
         raise ScenarioError(f"{where}: malformed YAML: {e}".replace("\n", " ")) from None
     except ValueError as e:  # e.g. an integer of more than 4300 digits, a bad date
         raise ScenarioError(f"{where}: unreadable value: {str(e).split(';')[0][:200]}") from None
-    if not docs:
-        raise ScenarioError(f"{where}: empty: a scenario is a mapping of sections")
+    if not docs:  # only comments or blank: every key keeps its default
+        docs = [{}]
     if len(docs) != 1:
         raise ScenarioError(f"{where}: expected one YAML document, found {len(docs)}")
     data = docs[0]

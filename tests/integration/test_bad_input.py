@@ -1,8 +1,10 @@
 """Bad input to ``mlmarket run``: one clear message, exit code 2, no traceback, nothing run.
 
-Every case runs the real command line in a subprocess (``python -m sim.cli``). The
-subprocesses start together in a thread pool (they spend most of their time importing),
-then each parametrized test checks one result.
+One case of every kind of bad input runs the real command line in a subprocess
+(``python -m sim.cli``); those start together in a thread pool (each spends most of its
+~0.7 s importing) and each parametrized test checks one result. The finer variants call
+the same entry point, :func:`sim.cli.main`, in-process (capturing file descriptors, so
+output of anything wrongly executed is seen too).
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ class Case:
     args: list[str]
     expect: list[str]  # substrings stderr must contain (the key path, value, allowed, file)
     files: dict[str, str | bytes] = field(default_factory=dict)
-    argparse: bool = False  # rejected by argparse (usage line + error line)
+    argparse: bool = False  # rejected by argparse (the message points to --help)
+
+    @property
+    def subprocess(self) -> bool:
+        return self.id in SUBPROCESS
 
 
 def S(path_value: str) -> list[str]:  # noqa: N802 - short for the table below
@@ -67,7 +73,6 @@ CASES = [
     ),
     Case("list_document", ["bad.yaml"], ["bad.yaml", "mapping", "not list"], {"bad.yaml": "- 1\n"}),
     Case("scalar_document", ["bad.yaml"], ["bad.yaml", "mapping", "not int"], {"bad.yaml": "42\n"}),
-    Case("empty_file", ["bad.yaml"], ["bad.yaml", "empty"], {"bad.yaml": "# nothing\n"}),
     Case(
         "two_documents",
         ["bad.yaml"],
@@ -192,12 +197,8 @@ CASES = [
         S("population.developers.count=many"),
         ["population.developers.count", "'many'", "an integer in [0, 100000]"],
     ),
-    Case(
-        "bool_for_int", S("run.rounds=true"), ["run.rounds", "True", "an integer in [1, 100000]"]
-    ),
-    Case(
-        "float_for_int", S("task.assets=2.5"), ["task.assets", "2.5", "an integer in [2, 5000]"]
-    ),
+    Case("bool_for_int", S("run.rounds=true"), ["run.rounds", "True", "an integer in [1, 100000]"]),
+    Case("float_for_int", S("task.assets=2.5"), ["task.assets", "2.5", "an integer in [2, 5000]"]),
     Case(
         "list_for_float",
         S("market.treasury=[1, 2]"),
@@ -218,9 +219,7 @@ CASES = [
         S("run={rounds: 2, seed: {a: 1}}"),
         ["run.seed", "{'a': 1}", "an integer in [0, 9223372036854775807]"],
     ),
-    Case(
-        "scalar_for_section", S("market=5"), ["market", "got 5", "a mapping with keys treasury"]
-    ),
+    Case("scalar_for_section", S("market=5"), ["market", "got 5", "a mapping with keys treasury"]),
     Case(
         "list_for_rule_name",
         S("mechanisms.reward.name=[numerai]"),
@@ -330,13 +329,78 @@ CASES = [
 ]
 
 
-def _command(case: Case, where: Path) -> list[str]:
+#: The kinds of bad input the requirement lists, run as real subprocesses.
+SUBPROCESS = {
+    "missing_file",
+    "non_utf8",
+    "malformed_yaml",
+    "list_document",
+    "scalar_document",
+    "huge_document",
+    "deep_mapping",
+    "alias_bomb",
+    "python_tag_in_file",
+    "extends_missing",
+    "extends_loop",
+    "unknown_top_key",
+    "unknown_nested_key",
+    "unknown_mechanism",
+    "unknown_mechanism_param",
+    "string_for_int",
+    "bool_for_int",
+    "list_for_float",
+    "count_negative",
+    "count_too_large",
+    "assets_too_few",
+    "rounds_zero",
+    "distribution_low_above_high",
+    "set_without_equals",
+    "set_into_a_value",
+    "out_under_a_file",
+    "rounds_option_zero",
+    "seed_option_negative",
+}
+
+
+def _args(case: Case, where: Path) -> list[str]:
+    """``run ...`` with a quick run (2 rounds, unless the case is about rounds) into out/."""
     args = list(case.args)
-    if "--rounds" not in args:
+    about_rounds = any("rounds" in a for a in args) or any(
+        "rounds" in str(c) for c in case.files.values()
+    )
+    if not about_rounds:
         args += ["--rounds", "2"]
     if "--out" not in args:
         args += ["--out", str(where / "out")]
-    return [sys.executable, "-m", "sim.cli", "run", *args, "--quiet"]
+    return ["run", *args, "--quiet"]
+
+
+def _write_files(case: Case, where: Path) -> None:
+    where.mkdir(parents=True)
+    for name, content in case.files.items():
+        p = where / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content, encoding="utf-8")
+
+
+def _check_refused(case: Case, where: Path, code: object, out: str, err: str) -> None:
+    assert code == 2, f"exit {code}\nstdout: {out}\nstderr: {err}"
+    assert "Traceback" not in err
+    # one message: a single line
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("mlmarket: error: "), err
+    if case.argparse:
+        assert "--help" in err
+    assert len(err) < 1000, "a bad value must not flood the message"
+    for text in case.expect:
+        assert text in err, f"{text!r} missing from: {err}"
+    # nothing executed: no output at all, no results anywhere (not even the out folder)
+    assert out == ""
+    assert not (where / "out").exists()
+    assert not [p for name in RESULT_FILES for p in where.rglob(name)]
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -348,27 +412,22 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
-    """Every case (and a good run, as a control), run at once."""
+    """Every subprocess case (and a good run, as a control), run at once."""
     root = tmp_path_factory.mktemp("bad_input")
     jobs: dict[str, tuple[Path, list[str]]] = {}
-    for case in [*CASES, Case("control_good_run", ["small"], [])]:
+    for case in [*[c for c in CASES if c.subprocess], Case("control_good_run", ["small"], [])]:
         where = root / case.id
-        where.mkdir()
-        for name, content in case.files.items():
-            p = where / name
-            p.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                p.write_bytes(content)
-            else:
-                p.write_text(content, encoding="utf-8")
-        jobs[case.id] = (where, _command(case, where))
+        _write_files(case, where)
+        jobs[case.id] = (where, [sys.executable, "-m", "sim.cli", *_args(case, where)])
     with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 2)) as pool:
         futures = {k: pool.submit(_run, cmd, where) for k, (where, cmd) in jobs.items()}
         return {k: (jobs[k][0], f.result()) for k, f in futures.items()}
 
 
-def test_case_ids_are_unique():
-    assert len({c.id for c in CASES}) == len(CASES)
+def test_case_table_is_consistent():
+    ids = [c.id for c in CASES]
+    assert len(set(ids)) == len(ids)
+    assert SUBPROCESS <= set(ids)
 
 
 def test_a_good_run_writes_results(results):
@@ -378,20 +437,26 @@ def test_a_good_run_writes_results(results):
     assert all((where / "out" / name).is_file() for name in RESULT_FILES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_refused_cleanly(case: Case, results):
+SUB_CASES = [c for c in CASES if c.subprocess]
+IN_PROCESS_CASES = [c for c in CASES if not c.subprocess]
+
+
+@pytest.mark.parametrize("case", SUB_CASES, ids=[c.id for c in SUB_CASES])
+def test_bad_input_is_refused_by_the_command(case: Case, results):
     where, proc = results[case.id]
-    err = proc.stderr
-    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {err}"
-    assert "Traceback" not in err
-    # one message: a single error line (argparse adds its usage line before it)
-    lines = err.strip().splitlines()
-    assert len(lines) == (2 if case.argparse else 1), err
-    assert lines[-1].startswith("mlmarket: error: "), err
-    assert len(err) < 1000, "a bad value must not flood the message"
-    for text in case.expect:
-        assert text in err, f"{text!r} missing from: {err}"
-    # nothing executed: no output at all, no results anywhere (not even the out folder)
-    assert proc.stdout == ""
-    assert not (where / "out").exists()
-    assert not [p for name in RESULT_FILES for p in where.rglob(name)]
+    _check_refused(case, where, proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("case", IN_PROCESS_CASES, ids=[c.id for c in IN_PROCESS_CASES])
+def test_bad_input_is_refused_by_main(case: Case, tmp_path, monkeypatch, capfd):
+    from sim.cli import main
+
+    where = tmp_path / case.id
+    _write_files(case, where)
+    monkeypatch.chdir(where)
+    try:
+        code = main(_args(case, where))  # an escaping exception fails the test
+    except SystemExit as e:  # argparse
+        code = e.code
+    out, err = capfd.readouterr()
+    _check_refused(case, where, code, out, err)
