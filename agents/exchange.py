@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import mesa
 import numpy as np
 
 from mechanisms import amm
@@ -40,6 +41,25 @@ class Pool:
     base: str
     quote: str
     account: int
+
+
+class ExchangeAgent(mesa.Agent):
+    """The exchange as a participant of the Mesa model: it owns the pools.
+
+    Trades are made by the agents that trade (arbitrageurs, the metamodel, entrants and
+    leavers) through :attr:`exchange`; the pools' reserves are their ledger balances.
+    """
+
+    kind = "exchange"
+
+    def __init__(self, model: mesa.Model, exchange: Exchange):
+        super().__init__(model)
+        self.exchange = exchange
+
+    @property
+    def pools(self) -> list[Pool]:
+        """Every pool of the exchange."""
+        return self.exchange.pools
 
 
 class Exchange:

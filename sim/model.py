@@ -28,7 +28,7 @@ import numpy as np
 
 from agents.arbitrageur import Arbitrageur
 from agents.base import ACTIVE, GONE, LEAVING, Columns
-from agents.exchange import Exchange
+from agents.exchange import Exchange, ExchangeAgent
 from agents.forecaster import (
     DEVELOPER,
     FREE_RIDER,
@@ -114,6 +114,7 @@ class MarketModel(mesa.Model):
         assets = ["token", "usd", *(f"asset_{a}" for a in range(self.A))]
         self.ledger = Ledger(assets)
         self.exchange = Exchange(self.ledger, fee=sc.market.exchange.fee)
+        self.dex = ExchangeAgent(self, self.exchange)
         self.treasury = self.ledger.open_account("treasury")
         self.fees = self.ledger.open_account("fees")
         self.agent_of: dict[int, object] = {}

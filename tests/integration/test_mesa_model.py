@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import mesa
 
+from agents.arbitrageur import Arbitrageur
+from agents.exchange import ExchangeAgent
 from agents.forecaster import Developer, FreeRider
+from agents.metamodel import Metamodel
 from agents.provider import Provider
 from sim import load_scenario
 from sim.model import PHASES, MarketModel
@@ -16,6 +19,9 @@ def test_mesa_model_agents_and_phases():
     by_type = {cls: len(m.agents_by_type[cls]) for cls in (Provider, Developer, FreeRider)}
     assert by_type == {Provider: 5, Developer: 20, FreeRider: 2}
     assert all(isinstance(a, mesa.Agent) for a in m.agents)
+    (dex,) = m.agents_by_type[ExchangeAgent]
+    assert len(dex.pools) == 1 + m.A  # token/usd and one pool per traded asset
+    assert len(m.agents_by_type[Metamodel]) == 1 and len(m.agents_by_type[Arbitrageur]) >= 1
     assert PHASES == (
         "observe",
         "price",
