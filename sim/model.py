@@ -769,25 +769,27 @@ class MarketModel(mesa.Model):
         """Entrants of each type ~ Poisson(sensitivity * active * (expected - outside))."""
         rng = self.streams.population
         P, F = self.providers, self.forecasters
-        entered = 0
-        for kind, cols, mask in (
-            ("provider", P, P.status == ACTIVE),
-            ("developer", F, (F.status == ACTIVE) & (F.kind == DEVELOPER)),
-            ("free_rider", F, (F.status == ACTIVE) & (F.kind == FREE_RIDER)),
-        ):
+        # every type decides on the returns seen before anyone enters this round
+        live = {
+            "provider": (P, P.status == ACTIVE),
+            "developer": (F, (F.status == ACTIVE) & (F.kind == DEVELOPER)),
+            "free_rider": (F, (F.status == ACTIVE) & (F.kind == FREE_RIDER)),
+        }
+        arrivals = {}
+        for kind, (cols, mask) in live.items():
             n_live = int(mask.sum())
             if n_live == 0:
                 continue
             expected = float(cols.ret_ema[mask].mean())
             rate = dyn.entry_sensitivity * n_live * (expected - dyn.outside_option)
-            n = int(min(dyn.max_entrants, rng.poisson(max(rate, 0.0)))) if rate > 0 else 0
-            if n == 0:
-                continue
+            if rate > 0:
+                arrivals[kind] = int(min(dyn.max_entrants, rng.poisson(rate)))
+        for kind, n in arrivals.items():
             if kind == "provider":
                 self._add_providers(n)
             else:
                 self._add_forecasters(DEVELOPER if kind == "developer" else FREE_RIDER, n)
-            entered += n
+        entered = sum(arrivals.values())
         self._round["entries"] = entered
 
     # 11
