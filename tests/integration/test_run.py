@@ -232,3 +232,14 @@ def test_agent_flows_reconcile_with_ledger_per_round(small):
     )
     slashed = by_round("slash").reindex(sales.index, fill_value=0.0)
     np.testing.assert_allclose(rounds["burned"].sum(), slashed, rtol=1e-9, atol=1e-9)
+
+
+def test_entry_of_several_types_in_one_round():
+    # regression: developers and free riders entering in the same round
+    res = run(load_scenario("free_riders", ["run.rounds=60", "population.dynamics.max_entrants=8"]))
+    agents = res.agents
+    first = agents.groupby("id", observed=True)["round"].min()
+    types = agents.drop_duplicates("id").set_index("id")["type"]
+    entered = types[first[first > 0].index]
+    assert {"developer", "free_rider"} <= set(entered.astype(str))
+    assert res.summary["invariants_ok"]
