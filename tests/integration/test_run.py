@@ -236,10 +236,14 @@ def test_agent_flows_reconcile_with_ledger_per_round(small):
 
 def test_entry_of_several_types_in_one_round():
     # regression: developers and free riders entering in the same round
-    res = run(load_scenario("free_riders", ["run.rounds=60", "population.dynamics.max_entrants=8"]))
+    # an outside option below zero: every type expects to beat it from the first round
+    res = run(
+        load_scenario("free_riders", ["run.rounds=10", "population.dynamics.outside_option=-0.01"])
+    )
     agents = res.agents
     first = agents.groupby("id", observed=True)["round"].min()
     types = agents.drop_duplicates("id").set_index("id")["type"]
     entered = types[first[first > 0].index]
-    assert {"developer", "free_rider"} <= set(entered.astype(str))
+    assert set(entered.astype(str)) == {"provider", "developer", "free_rider"}
+    assert (first[first > 0] == 1).any()
     assert res.summary["invariants_ok"]
