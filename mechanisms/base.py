@@ -7,12 +7,14 @@ arrays.
 Family        method                                   returns
 -----------   --------------------------------------   ---------------------------------
 reward        ``payouts(r: ResolvedRound)``            signed token payout per submission
-slashing      ``slash(payouts, stakes)``               tokens burned from each stake (>= 0)
+slashing      ``slash(s: SlashInput)``                 tokens taken from each stake (>= 0)
 aggregation   ``weights(s: SubmissionSet)``            metamodel weights (>= 0, sum 1)
 pricing       ``prices(m: FeedMarket)``                price per feed for this round (> 0)
 verification  ``verify(v: VerificationInput, rng)``    :class:`VerificationOutcome`
 privacy       ``training_cost(rows, features)``        :class:`ComputeCost` of one training
 submission    ``visible_before_close()``               whether others see predictions early
+attribution   ``attribute(a: AttributionInput)``       each model's split over its feeds
+hosting       ``host(h: HostingInput, rng)``           :class:`HostingOutcome` per item
 
 A privacy rule also carries the class attribute ``leaks: bool`` (whether a buyer holds
 the raw data, which can then leak to free riders).
@@ -49,11 +51,79 @@ class ResolvedRound:
     mmc: np.ndarray  # (n,) correlation_contribution of each submission
     budget: float  # tokens the treasury can pay out this round
     pnl: float = 0.0  # the metamodel's realized profit or loss (usd) for the round
+    order: np.ndarray | None = None  # (n,) submission order: smaller = earlier
+    submitters: np.ndarray | None = None  # (n,) stable ids of the submitters (for state)
+    round: int = 0  # the round being resolved
 
     @property
     def n(self) -> int:
         """Number of submissions."""
         return int(self.stakes.shape[0])
+
+
+@dataclass(frozen=True)
+class SlashInput:
+    """What a slashing rule sees: the reward rule's verdict and the stakes behind it.
+
+    A slashing rule returns the tokens taken from each stake (``0 <= taken <= stakes``).
+    Its class attribute ``destination`` says where they go: ``"burn"`` (default) or
+    ``"positive_contributors"`` (shared by the submissions with positive payouts, in
+    proportion to those payouts).
+    """
+
+    payouts: np.ndarray  # (n,) signed payouts from the reward rule
+    stakes: np.ndarray  # (n,) tokens each submitter has staked now
+    scores: np.ndarray  # (n,) resolved numerai_corr of each submission
+    contributions: np.ndarray | None = None  # (n,) MMC of each submission
+
+
+@dataclass(frozen=True)
+class AttributionInput:
+    """A resolved round's models and the feeds inside them, for attribution to data.
+
+    An attribution rule returns shares ``(n, K)``: for each model, how its gain or loss
+    splits over the feeds in its slots (>= 0, summing to 1 over the used slots of a row,
+    0 on unused slots and on rows without feeds).
+    """
+
+    picks: np.ndarray  # (n, K) provider index in each slot, -1 = unused
+    weights: np.ndarray  # (n, K * k) each model's weights, slot by slot
+    feeds: np.ndarray  # (P, A, k) every provider's feed in the resolved round
+    target: np.ndarray  # (A,) the realized target
+
+
+@dataclass(frozen=True)
+class HostingInput:
+    """Items (data feeds or models) to keep hosted for one more round."""
+
+    sizes: np.ndarray  # (m,) bytes of each item
+    pinned: np.ndarray  # (m,) bool: someone pays to keep the item available
+
+
+@dataclass(frozen=True)
+class HostingOutcome:
+    """What hosting costs this round and whether each item can be reached."""
+
+    fees: np.ndarray  # (m,) tokens charged to the item's owner this round
+    available: np.ndarray  # (m,) bool: the item can be fetched this round
+
+
+@dataclass(frozen=True)
+class AuctionInput:
+    """Sealed bids for a limited number of access slots per feed (auction pricing)."""
+
+    bids: np.ndarray  # (n, P) tokens each buyer offers for one round of each feed (0 = none)
+    budgets: np.ndarray  # (n,) tokens each buyer can spend in total
+    slots: np.ndarray  # (P,) buyers each feed admits this round
+    reserve: np.ndarray  # (P,) each provider's reserve (list) price
+
+
+@dataclass(frozen=True)
+class AuctionOutcome:
+    """Who won access to which feed and what each winner pays."""
+
+    won: np.ndarray  # (n, P) bool
+    payments: np.ndarray  # (n, P) tokens, 0 where not won
 
 
 @dataclass(frozen=True)
@@ -63,6 +133,7 @@ class SubmissionSet:
     stakes: np.ndarray  # (n,) tokens staked on each submission
     trailing_corr: np.ndarray  # (n,) mean resolved corr of the submitter so far (0 if none)
     prices: np.ndarray | None = None  # (n,) market price of each model, where listed
+    score_var: np.ndarray | None = None  # (n,) variance of the submitter's resolved corr
 
 
 @dataclass(frozen=True)
@@ -73,6 +144,8 @@ class FeedMarket:
     current: np.ndarray  # (P,) price charged last round
     demand: np.ndarray  # (P,) buyers last round
     round: int = 0
+    curation: np.ndarray | None = None  # (P,) curation shares outstanding on each feed
+    capacity: np.ndarray | None = None  # (P,) buyers a feed can serve per round
 
 
 @dataclass(frozen=True)
@@ -82,6 +155,7 @@ class VerificationInput:
     did_work: np.ndarray  # (n,) bool: the claimant really computed its result
     deposits: np.ndarray  # (n,) tokens the claimant put up
     steps: np.ndarray  # (n,) size of the computation (steps of the trace)
+    jackpot: float | None = None  # tokens in the verification jackpot (None: the rule's own tally)
 
 
 @dataclass(frozen=True)
@@ -91,6 +165,13 @@ class VerificationOutcome:
     caught: np.ndarray  # (n,) bool: claim shown wrong; the claimant forfeits its deposit
     checked: np.ndarray  # (n,) bool: a verifier checked the claim
     fees: np.ndarray | None = None  # (n,) tokens spent on checking, if any
+    forced: np.ndarray | None = None  # (n,) bool: a forced error was injected into this claim
+    dispute_rounds: np.ndarray | None = None  # (n,) on-chain rounds of each dispute (0 if none)
+    tax: np.ndarray | None = None  # (n,) tokens each solver pays into the jackpot
+    jackpot_paid: float = 0.0  # tokens paid from the jackpot to verifiers this round
+    verifier_reward: float = 0.0  # total verifiers receive: jackpot payouts + forfeited deposits
+    check_rate: float = 0.0  # the verifiers' checking probability this round
+    verifier_cost: float = 0.0  # tokens verifiers spent on checking this round
 
 
 @dataclass(frozen=True)

@@ -151,10 +151,25 @@ PRIVACY = Registry("privacy", "how developers reach the providers' data", contra
 SUBMISSION = Registry(
     "submission", "when submitted predictions become visible", contract="visible_before_close"
 )
+ATTRIBUTION = Registry(
+    "attribution", "how a model's gain or loss flows on to its data providers", contract="attribute"
+)
+HOSTING = Registry("hosting", "where data and models live, and what that costs", contract="host")
 
 #: Every family, in the order scenario files list them.
 FAMILIES: dict[str, Registry] = {
-    r.family: r for r in (REWARD, SLASHING, AGGREGATION, PRICING, VERIFICATION, PRIVACY, SUBMISSION)
+    r.family: r
+    for r in (
+        REWARD,
+        SLASHING,
+        AGGREGATION,
+        PRICING,
+        VERIFICATION,
+        PRIVACY,
+        SUBMISSION,
+        ATTRIBUTION,
+        HOSTING,
+    )
 }
 
 
@@ -162,6 +177,8 @@ def load_all() -> dict[str, Registry]:
     """Import every module that registers rules, then return the registries."""
     from mechanisms import (  # noqa: F401  (imported for their registrations)
         aggregation,
+        attribution,
+        hosting,
         pricing,
         privacy,
         reward,

@@ -262,6 +262,12 @@ class ProvidersConfig(_Section):
     usd: DistField(0.0, 1e9) = _d(1000.0, 0.0, 1e9, "usd at genesis")
     bond: float = _f(50.0, 0.0, 1e9, "tokens bonded on the feed while listed")
     cost_per_round: float = _f(1.0, 0.0, 1e6, "tokens a provider spends per round to serve")
+    slots: int = _f(
+        20,
+        1,
+        MAX_COUNT,
+        "buyers a feed admits per round under auction pricing (the demand adaptive prices aim at)",
+    )
 
 
 class DevelopersConfig(_Section):
@@ -278,6 +284,15 @@ class DevelopersConfig(_Section):
     ridge: float = _f(1.0, 0.0, 1e6, "ridge penalty per training row")
     exploration: float = _f(0.1, 0.0, 1.0, "bandit: probability of trying a random feed")
     learning_rate: float = _f(0.2, 0.0, 1.0, "bandit: weight of the newest feed reward")
+    lazy_probability: float = _f(
+        0.0, 0.0, 1.0, "chance per round a developer skips training and submits noise"
+    )
+    deposit: float = _f(
+        1.0, 0.0, 1e9, "tokens a solver puts up per claim under verification (lost if caught)"
+    )
+    bid_per_corr: float = _f(
+        20.0, 0.0, 1e6, "auction pricing: tokens bid above the reserve per unit of estimated score"
+    )
     stake_fraction: DistField(0.0, 1.0) = _d(
         {"dist": "uniform", "low": 0.3, "high": 0.8},
         0.0,
@@ -307,6 +322,12 @@ class ArbitrageursConfig(_Section):
     )
 
 
+class VerifiersConfig(_Section):
+    """The verifier pool that checks claimed computation (used by verification rules)."""
+
+    tokens: float = _f(1000.0, 0.0, 1e12, "tokens the verifier pool holds at genesis")
+
+
 class EntryExitConfig(_Section):
     """Entry while expected return beats the outside option; exit after sustained losses."""
 
@@ -327,6 +348,7 @@ class PopulationConfig(_Section):
     developers: DevelopersConfig = Field(default_factory=DevelopersConfig)
     free_riders: FreeRidersConfig = Field(default_factory=FreeRidersConfig)
     arbitrageurs: ArbitrageursConfig = Field(default_factory=ArbitrageursConfig)
+    verifiers: VerifiersConfig = Field(default_factory=VerifiersConfig)
     dynamics: EntryExitConfig = Field(default_factory=EntryExitConfig)
 
 
@@ -381,6 +403,8 @@ DEFAULT_MECHANISMS: dict[str, str] = {
     "verification": "none",
     "privacy": "plaintext",
     "submission": "open",
+    "attribution": "purchase_share",
+    "hosting": "ipfs",
 }
 
 

@@ -42,7 +42,17 @@ from agents.forecaster import (
 )
 from agents.metamodel import Metamodel
 from agents.provider import Provider
-from mechanisms.base import FeedMarket, ResolvedRound, SubmissionSet, VerificationInput
+from agents.verifier import VerifierPool
+from mechanisms.base import (
+    AttributionInput,
+    AuctionInput,
+    FeedMarket,
+    HostingInput,
+    ResolvedRound,
+    SlashInput,
+    SubmissionSet,
+    VerificationInput,
+)
 from mechanisms.scoring import (
     correlation_contribution_rows,
     numerai_corr,
@@ -117,6 +127,8 @@ class MarketModel(mesa.Model):
         self.dex = ExchangeAgent(self, self.exchange)
         self.treasury = self.ledger.open_account("treasury")
         self.fees = self.ledger.open_account("fees")
+        self.escrow = self.ledger.open_account("escrow")
+        self.jackpot = self.ledger.open_account("jackpot")
         self.agent_of: dict[int, object] = {}
 
         self._init_columns()
@@ -167,7 +179,9 @@ class MarketModel(mesa.Model):
                 "copy_probability": (np.float64, (), 0.0),
                 "picks": (np.int64, (self.K,), -1),
                 "weights": (np.float64, (self.K * self.k,), 0.0),
+                "lazy": (bool, (), False),
                 "trailing_corr": (np.float64, (), 0.0),
+                "score_var": (np.float64, (), 0.0),
                 "resolved": (np.int64, (), 0),
                 "payout": (np.float64, (), 0.0),
                 "burned": (np.float64, (), 0.0),
@@ -184,6 +198,7 @@ class MarketModel(mesa.Model):
                 "r_sub": (bool, (self.ring,), False),
                 "r_stake": (np.float64, (self.ring,), 0.0),
                 "r_weight": (np.float64, (self.ring,), 0.0),
+                "r_time": (np.float64, (self.ring,), 0.0),
                 "r_picks": (np.int64, (self.ring, self.K), -1),
             },
             capacity=n_f,
@@ -193,6 +208,8 @@ class MarketModel(mesa.Model):
         self.meta_ring = np.zeros((self.ring, self.A))
         self.meta_sub = np.zeros(self.ring, dtype=bool)
         self.pnl_ring = np.zeros(self.ring)
+        self.last_demand = np.zeros(max(n_p, 1), dtype=np.int64)
+        self.available = np.zeros(max(n_p, 1), dtype=bool)
         # shared sufficient statistics of the training window (grown as providers enter)
         self.window: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.pending: dict[int, np.ndarray] = {}
@@ -223,6 +240,16 @@ class MarketModel(mesa.Model):
             L.MINT, mm, "usd", sc.market.metamodel.capital, phase="genesis", reason="genesis"
         )
         self.metamodel = Metamodel(self, mm, self.lag, self.A)
+        vp = L.open_account("verifiers")
+        L.transfer(
+            L.MINT,
+            vp,
+            "token",
+            sc.population.verifiers.tokens,
+            phase="genesis",
+            reason="genesis",
+        )
+        self.verifier_pool = VerifierPool(self, vp)
         self.arbitrageurs = []
         for i in range(sc.population.arbitrageurs.count):
             acct = L.open_account(f"arbitrageur:{i}")
@@ -346,6 +373,11 @@ class MarketModel(mesa.Model):
         self.t += 1
         self.ledger.begin_round(self.t)
         self._round: dict = {}
+        P, F = self.providers, self.forecasters
+        for col in (P.revenue, P.burned, P.spent, F.spent, F.payout, F.burned):
+            col[:] = 0.0
+        P.demand[:] = 0
+        F.picks[:] = -1
         for name in PHASES:
             t0 = time.perf_counter()
             getattr(self, f"phase_{name}")()
@@ -370,6 +402,7 @@ class MarketModel(mesa.Model):
 
     def _add_to_window(self, u: int) -> None:
         feeds = self.pending.pop(u)
+        self.resolved_feeds = feeds  # read by attribution when round u resolves
         y = self.targets[u]
         z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k)
         d = z.shape[1]
@@ -393,30 +426,58 @@ class MarketModel(mesa.Model):
 
     # 2
     def phase_price(self) -> None:
-        """The pricing rule sets this round's price of every feed."""
+        """Providers pay to host their feeds; the pricing rule sets this round's prices."""
         P = self.providers
+        self._host_feeds()
         prices = self.rules["pricing"].prices(
-            FeedMarket(P.list_price.copy(), P.price.copy(), P.demand.copy(), self.t)
+            FeedMarket(
+                P.list_price.copy(),
+                P.price.copy(),
+                self._last_demand(),
+                self.t,
+                capacity=np.full(len(P), self.config.population.providers.slots),
+            )
         )
         P.price[:] = np.asarray(prices, dtype=float)
+
+    def _last_demand(self) -> np.ndarray:
+        """Buyers of each feed last round (0 for feeds listed since)."""
+        out = np.zeros(len(self.providers), dtype=np.int64)
+        n = min(out.size, self.last_demand.size)
+        out[:n] = self.last_demand[:n]
+        return out
+
+    def _host_feeds(self) -> None:
+        """The hosting rule charges each listed feed; a feed nobody can fetch is not sold.
+
+        A feed's size is its archive over the training window (assets x features x 8
+        bytes per round); a provider pins it when it can pay the fee.
+        """
+        P, L = self.providers, self.ledger
+        live = np.flatnonzero(P.status == ACTIVE)
+        self.available = np.zeros(len(P), bool)
+        if live.size == 0:
+            return
+        size = self.A * self.k * 8.0 * self.config.population.developers.window
+        rule = self.rules["hosting"]
+        sizes = np.full(live.size, size)
+        quote = rule.host(HostingInput(sizes, np.ones(live.size, bool)), self.streams.mechanisms)
+        can = L.balances(P.wallet[live], "token") >= np.asarray(quote.fees) - 1e-12
+        out = rule.host(HostingInput(sizes, can), self.streams.mechanisms)
+        fees = np.where(can, np.asarray(out.fees, float), 0.0)
+        L.transfer(P.wallet[live], self.fees, "token", fees, phase="price", reason="hosting")
+        P.spent[live] += fees
+        self.available[live] = np.asarray(out.available, bool)
 
     # 3
     def phase_buy(self) -> None:
         """Developers pick feeds within their data budget and pay their providers."""
         F, P, L = self.forecasters, self.providers, self.ledger
-        F.picks[:] = -1
-        P.demand[:] = 0
-        P.revenue[:] = 0.0
-        P.burned[:] = 0.0
-        P.spent[:] = 0.0
-        F.spent[:] = 0.0
-        F.payout[:] = 0.0
-        F.burned[:] = 0.0
         if not self.window:
             return
         cfg = self.config.population.developers
         buyers = np.flatnonzero((F.kind == DEVELOPER) & (F.status == ACTIVE))
-        available = P.status == ACTIVE
+        available = (P.status == ACTIVE) & self.available
         if buyers.size and available.any():
             budgets = cfg.data_budget * L.balances(F.wallet[buyers], "token")
             picks = choose_feeds(
@@ -428,10 +489,16 @@ class MarketModel(mesa.Model):
                 cfg.exploration,
                 self.streams.market,
             )
+            if getattr(self.rules["pricing"], "auction", False):
+                picks, paid = self._auction(buyers, picks, budgets)
             F.picks[buyers] = picks
             b_rows, b_slot = np.nonzero(picks >= 0)
             feeds = picks[b_rows, b_slot]
-            cost = P.price[feeds]
+            cost = (
+                P.price[feeds]
+                if not getattr(self.rules["pricing"], "auction", False)
+                else (paid[b_rows, feeds])
+            )
             L.transfer(
                 F.wallet[buyers[b_rows]],
                 P.wallet[feeds],
@@ -445,6 +512,7 @@ class MarketModel(mesa.Model):
             np.add.at(F.spent, buyers[b_rows], cost)
             if self.leaks:
                 self._leak(feeds)
+        self.last_demand = P.demand.copy()
         # free riders use whatever leaked to them this round
         riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
         if riders.size:
@@ -453,6 +521,36 @@ class MarketModel(mesa.Model):
             has = np.take_along_axis(leaked, order, axis=1)
             F.picks[riders] = np.where(has, order, -1)
         self.leaked[:] = False
+
+    def _auction(
+        self, buyers: np.ndarray, wanted: np.ndarray, budgets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sealed bids on the feeds each buyer wants; the pricing rule clears them.
+
+        A buyer bids its willingness to pay for one round of a feed: the reserve (list)
+        price plus ``bid_per_corr`` tokens per unit of the feed's estimated score.
+        Returns the feeds won in the buyer's slots and the (n, P) payments.
+        """
+        P, cfg = self.providers, self.config.population.developers
+        n = buyers.size
+        bids = np.zeros((n, len(P)))
+        rows, slots = np.nonzero(wanted >= 0)
+        feeds = wanted[rows, slots]
+        value = np.maximum(self.values[buyers[rows], feeds], 0.0)
+        bids[rows, feeds] = P.list_price[feeds] + cfg.bid_per_corr * value
+        out = self.rules["pricing"].clear(
+            AuctionInput(
+                bids,
+                budgets,
+                np.full(len(P), self.config.population.providers.slots),
+                P.list_price.copy(),
+            )
+        )
+        won = np.asarray(out.won, bool)
+        picks = np.where(
+            won[np.arange(n)[:, None], np.maximum(wanted, 0)] & (wanted >= 0), wanted, -1
+        )
+        return picks, np.asarray(out.payments, float)
 
     def _leak(self, feeds: np.ndarray) -> None:
         """Each plaintext purchase leaks to a random active free rider with some chance."""
@@ -480,21 +578,82 @@ class MarketModel(mesa.Model):
         cols = feed_columns(F.picks[rows], self.k)
         cols = np.where(cols < self.gram.shape[0], cols, -1)  # feeds with no history yet
         F.weights[rows] = fit_ridge(self.gram, self.xty, cols, cfg.ridge, self.window_rows)
+        # lazy solvers skip the work and will submit noise, claiming they trained
+        F.lazy[:] = False
+        if cfg.lazy_probability > 0:
+            devs = rows[F.kind[rows] == DEVELOPER]
+            F.lazy[devs] = self.streams.market.random(devs.size) < cfg.lazy_probability
 
     # 5
     def phase_verify(self) -> None:
-        """The verification rule checks the training claims; caught claims are void."""
+        """The verification rule checks the training claims; caught claims are void.
+
+        Money (Truebit-style rules): each solver puts ``deposit`` in escrow and pays the
+        rule's tax into the ``jackpot``; the jackpot pays ``jackpot_paid`` to the
+        verifier pool; a caught solver's deposit goes to the verifiers and it pays the
+        dispute fees; the verifiers pay for their checks; uncaught deposits come back.
+        Every amount is capped by what its payer holds.
+        """
         rows = self._trained
-        F = self.forecasters
-        out = self.rules["verification"].verify(
+        F, L = self.forecasters, self.ledger
+        rule = self.rules["verification"]
+        n = rows.size
+        deposit = (
+            np.minimum(
+                self.config.population.developers.deposit, L.balances(F.wallet[rows], "token")
+            )
+            if rule.name != "none"
+            else np.zeros(n)
+        )
+        L.transfer(F.wallet[rows], self.escrow, "token", deposit, phase="verify", reason="deposit")
+        out = rule.verify(
             VerificationInput(
-                did_work=np.ones(rows.size, bool),
-                deposits=np.zeros(rows.size),
-                steps=np.full(rows.size, self.window_rows * self.K * self.k),
+                did_work=~F.lazy[rows],
+                deposits=deposit,
+                steps=np.full(n, self.window_rows * self.K * self.k),
+                jackpot=L.balance(self.jackpot, "token"),
             ),
             self.streams.mechanisms,
         )
         caught = np.asarray(out.caught, bool)
+        if out.tax is not None:
+            tax = np.minimum(np.asarray(out.tax, float), L.balances(F.wallet[rows], "token"))
+            L.transfer(F.wallet[rows], self.jackpot, "token", tax, phase="verify", reason="tax")
+            np.add.at(F.spent, rows, tax)
+        vp = self.verifier_pool.wallet
+        paid = min(float(out.jackpot_paid), L.balance(self.jackpot, "token"))
+        L.transfer(self.jackpot, vp, "token", paid, phase="verify", reason="jackpot")
+        L.transfer(self.escrow, vp, "token", deposit[caught], phase="verify", reason="forfeit")
+        L.transfer(
+            self.escrow,
+            F.wallet[rows[~caught]],
+            "token",
+            deposit[~caught],
+            phase="verify",
+            reason="refund",
+        )
+        if out.fees is not None and caught.any():
+            fee = np.minimum(
+                np.asarray(out.fees, float)[caught], L.balances(F.wallet[rows[caught]], "token")
+            )
+            L.transfer(
+                F.wallet[rows[caught]],
+                self.fees,
+                "token",
+                fee,
+                phase="verify",
+                reason="dispute_fee",
+            )
+            np.add.at(F.spent, rows[caught], fee)
+        np.add.at(F.burned, rows[caught], deposit[caught])
+        cost = min(float(out.verifier_cost), L.balance(vp, "token"))
+        L.transfer(vp, self.fees, "token", cost, phase="verify", reason="checking")
+        self._round.update(
+            check_rate=float(out.check_rate),
+            caught=int(caught.sum()),
+            lazy=int(F.lazy[rows].sum()),
+            forced=int(np.asarray(out.forced).sum()) if out.forced is not None else 0,
+        )
         if caught.any():
             F.picks[rows[caught]] = -1
             self._trained = rows[~caught]
@@ -509,8 +668,15 @@ class MarketModel(mesa.Model):
         F.r_picks[:, slot] = -1
         rows = self._trained
         preds = predict(self.feeds, F.picks[rows], F.weights[rows]) if rows.size else None
+        lazy = F.lazy[rows]
+        if lazy.any():  # what a lazy solver submits: noise in place of a model's output
+            preds[lazy] = self.streams.market.standard_normal((int(lazy.sum()), self.A))
+        # when in the round each forecaster submits (orders ties, e.g. for bounties)
+        rng = self.streams.market
+        times = rng.random(rows.size)
         # copiers: free riders who copy the best visible prediction instead
         copiers = np.zeros(0, dtype=np.int64)
+        copy_times = np.zeros(0)
         riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
         if self.visible and riders.size and rows.size:
             devs = rows[F.kind[rows] == DEVELOPER]
@@ -518,10 +684,14 @@ class MarketModel(mesa.Model):
                 draw = self.streams.market.random(riders.size) < F.copy_probability[riders]
                 copiers = riders[draw]
                 best = int(np.argmax(F.trailing_corr[devs]))
-                source = preds[np.flatnonzero(rows == devs[best])[0]]
+                at = np.flatnonzero(rows == devs[best])[0]
+                source = preds[at]
+                # a copy can only be made after the original was published
+                copy_times = times[at] + (1.0 - times[at]) * rng.random(copiers.size)
         # submitters: trained forecasters not copying, plus the copiers
         keep = ~np.isin(rows, copiers)
         subs = np.concatenate([rows[keep], copiers])
+        sub_times = np.concatenate([times[keep], copy_times])
         if subs.size == 0:
             return
         sub_preds = np.concatenate(
@@ -533,12 +703,12 @@ class MarketModel(mesa.Model):
             ]
         )
         # fees: training cost (privacy rule) plus per-feature cost, and the submission fee
-        n_feat = (F.picks[subs] >= 0).sum(axis=1) * self.k
+        n_feat = (F.picks[subs] >= 0).sum(axis=1) * self.k * ~F.lazy[subs]
         priv = self.rules["privacy"].training_cost(self.window_rows, int(self.K * self.k))
         fee = sc.market.costs.submission_fee + sc.market.costs.train_per_feature * n_feat + priv.fee
         wallet = L.balances(F.wallet[subs], "token")
         can = wallet >= fee - 1e-12
-        subs, sub_preds, fee = subs[can], sub_preds[can], fee[can]
+        subs, sub_preds, fee, sub_times = subs[can], sub_preds[can], fee[can], sub_times[can]
         L.transfer(F.wallet[subs], self.fees, "token", fee, phase="submit", reason="fees")
         np.add.at(F.spent, subs, fee)
         self._stake(subs)
@@ -547,7 +717,7 @@ class MarketModel(mesa.Model):
         F.r_sub[subs, slot] = True
         F.r_stake[subs, slot] = stake
         F.r_picks[subs, slot] = F.picks[subs]
-        self._subs = subs
+        F.r_time[subs, slot] = sub_times
 
     def _stake(self, rows: np.ndarray) -> None:
         """Move each submitter's stake toward ``stake_fraction`` of its token wealth.
@@ -570,17 +740,54 @@ class MarketModel(mesa.Model):
         F = self.forecasters
         slot = self.t % self.ring
         subs = np.flatnonzero(F.r_sub[:, slot])
+        subs = self._reveal(subs, slot)
         F.r_weight[:, slot] = 0.0
         self.meta_sub[slot] = subs.size > 0
         self.meta_ring[slot] = 0.0
         if subs.size == 0:
             return
         w = self.rules["aggregation"].weights(
-            SubmissionSet(F.r_stake[subs, slot].copy(), F.trailing_corr[subs].copy())
+            SubmissionSet(
+                F.r_stake[subs, slot].copy(),
+                F.trailing_corr[subs].copy(),
+                None,
+                self._score_var(subs),
+            )
         )
         F.r_weight[subs, slot] = w
         gauss = rank_gaussianize_rows(F.r_pred[subs, slot])
         self.meta_ring[slot] = w @ gauss
+
+    def _score_var(self, subs: np.ndarray) -> np.ndarray:
+        """Each submitter's score variance; the mean of the known ones where too new."""
+        F = self.forecasters
+        known = F.resolved[subs] > 1
+        var = F.score_var[subs].copy()
+        var[~known] = var[known].mean() if known.any() else 1.0
+        return var
+
+    def _reveal(self, subs: np.ndarray, slot: int) -> np.ndarray:
+        """Commit-reveal: a submission not validly revealed is void and forfeits stake."""
+        rule = self.rules["submission"]
+        if subs.size == 0 or not hasattr(rule, "reveal_outcome"):
+            return subs
+        F, L = self.forecasters, self.ledger
+        ok = np.asarray(rule.reveal_outcome(subs.size, self.streams.mechanisms), bool)
+        missed = subs[~ok]
+        if missed.size:
+            forfeit = rule.params.forfeit * L.balances(F.stake[missed], "token")
+            L.transfer(
+                F.stake[missed],
+                L.BURN,
+                "token",
+                forfeit,
+                phase="aggregate",
+                reason="reveal_forfeit",
+            )
+            F.burned[missed] += forfeit
+            F.r_sub[missed, slot] = False
+            self._round["missed_reveals"] = int(missed.size)
+        return subs[ok]
 
     # 8
     def phase_trade(self) -> None:
@@ -646,7 +853,18 @@ class MarketModel(mesa.Model):
         pay = np.asarray(
             self.rules["reward"].payouts(
                 ResolvedRound(
-                    preds, target, at_risk, meta, F.r_weight[subs, slot], corr, mmc, budget, pnl
+                    preds,
+                    target,
+                    at_risk,
+                    meta,
+                    F.r_weight[subs, slot],
+                    corr,
+                    mmc,
+                    budget,
+                    pnl,
+                    order=F.r_time[subs, slot].copy(),
+                    submitters=F.agent_id[subs].copy(),
+                    round=u,
                 )
             ),
             dtype=float,
@@ -655,19 +873,38 @@ class MarketModel(mesa.Model):
         if pos.sum() > budget:  # the treasury cannot pay more than it holds
             pos *= budget / pos.sum()
         L.transfer(self.treasury, F.wallet[subs], "token", pos, phase="resolve", reason="reward")
-        stake_now = L.balances(F.stake[subs], "token")
-        burn = np.clip(
-            np.asarray(self.rules["slashing"].slash(pay, stake_now), float), 0, stake_now
-        )
-        L.transfer(F.stake[subs], L.BURN, "token", burn, phase="resolve", reason="slash")
         F.payout[subs] += pos
-        F.burned[subs] += burn
-        self._cascade(subs, slot, burn)
-        # learning: trailing score and the bandit's value of every feed used
-        lr = sc.population.developers.learning_rate
-        F.trailing_corr[subs] = np.where(
-            F.resolved[subs] == 0, corr, (1 - lr) * F.trailing_corr[subs] + lr * corr
+        stake_now = L.balances(F.stake[subs], "token")
+        rule = self.rules["slashing"]
+        taken = np.clip(
+            np.asarray(rule.slash(SlashInput(pay, stake_now, corr, mmc)), float), 0, stake_now
         )
+        F.burned[subs] += taken
+        if getattr(rule, "destination", "burn") == "positive_contributors" and pos.sum() > 0:
+            # slashed stake goes to the positive contributors, pro rata to their payouts
+            L.transfer(F.stake[subs], self.escrow, "token", taken, phase="resolve", reason="slash")
+            L.transfer(
+                self.escrow,
+                F.wallet[subs],
+                "token",
+                taken.sum() * pos / pos.sum(),
+                phase="resolve",
+                reason="slash_redistribution",
+            )
+            F.payout[subs] += taken.sum() * pos / pos.sum()
+        else:
+            L.transfer(F.stake[subs], L.BURN, "token", taken, phase="resolve", reason="slash")
+        self._attribute(subs, slot, pos, taken, target)
+        burn = taken
+        # learning: trailing score and the bandit's value of every feed used
+        # exponentially weighted mean and variance of each submitter's score:
+        # d = x - m; m += a d; v = (1 - a)(v + a d^2)   (Finch 2009, "Incremental
+        # calculation of weighted mean and variance")
+        lr = sc.population.developers.learning_rate
+        first = F.resolved[subs] == 0
+        d = corr - F.trailing_corr[subs]
+        F.trailing_corr[subs] = np.where(first, corr, F.trailing_corr[subs] + lr * d)
+        F.score_var[subs] = np.where(first, 0.0, (1 - lr) * (F.score_var[subs] + lr * d**2))
         F.resolved[subs] += 1
         picks = F.r_picks[subs, slot]
         r_idx, s_idx = np.nonzero(picks >= 0)
@@ -677,23 +914,53 @@ class MarketModel(mesa.Model):
             payouts=float(pos.sum()), burns=float(burn.sum()), mean_corr=float(corr.mean())
         )
 
-    def _cascade(self, subs: np.ndarray, slot: int, burn: np.ndarray) -> None:
-        """Burn ``cascade_to_providers`` x each slash from the bonds of the feeds used."""
+    def _attribute(
+        self, subs: np.ndarray, slot: int, pos: np.ndarray, taken: np.ndarray, target: np.ndarray
+    ) -> None:
+        """A model's gain and loss flow on to the providers of its feeds.
+
+        The attribution rule splits each model over the feeds in its slots. Of a positive
+        payout, ``gain_share`` goes from the developer to those providers (royalties); of
+        a slash, ``cascade_to_providers`` is burned again from their bonds (capped by
+        what each bond holds).
+        """
+        gain = float(getattr(self.rules["attribution"].params, "gain_share", 0.0))
         frac = float(getattr(self.rules["slashing"].params, "cascade_to_providers", 0.0))
-        if frac <= 0 or not burn.any():
+        due_gain = gain * pos
+        due_loss = frac * taken
+        if not (due_gain.any() or due_loss.any()):
             return
         F, P, L = self.forecasters, self.providers, self.ledger
         picks = F.r_picks[subs, slot]
-        n_used = (picks >= 0).sum(axis=1)
-        r_idx, s_idx = np.nonzero(picks >= 0)
+        shares = np.asarray(
+            self.rules["attribution"].attribute(
+                AttributionInput(picks, F.weights[subs], self.resolved_feeds, target)
+            ),
+            float,
+        )
+        r_idx, s_idx = np.nonzero((picks >= 0) & (shares > 0))
         feeds = picks[r_idx, s_idx]
+        royalty = due_gain[r_idx] * shares[r_idx, s_idx]
+        if royalty.any():
+            L.transfer(
+                F.wallet[subs[r_idx]],
+                P.wallet[feeds],
+                "token",
+                royalty,
+                phase="resolve",
+                reason="attribution",
+            )
+            np.add.at(F.spent, subs[r_idx], royalty)
+            np.add.at(P.revenue, feeds, royalty)
         due = np.zeros(len(P))
-        np.add.at(due, feeds, frac * burn[r_idx] / n_used[r_idx])
+        np.add.at(due, feeds, due_loss[r_idx] * shares[r_idx, s_idx])
         hit = np.flatnonzero(due > 0)
-        bonds = L.balances(P.bond[hit], "token")
-        amount = np.minimum(due[hit], bonds)
-        L.transfer(P.bond[hit], L.BURN, "token", amount, phase="resolve", reason="cascade_slash")
-        P.burned[hit] += amount
+        if hit.size:
+            amount = np.minimum(due[hit], L.balances(P.bond[hit], "token"))
+            L.transfer(
+                P.bond[hit], L.BURN, "token", amount, phase="resolve", reason="cascade_slash"
+            )
+            P.burned[hit] += amount
 
     # 10
     def phase_adapt(self) -> None:
@@ -707,7 +974,7 @@ class MarketModel(mesa.Model):
             sc.population.providers.cost_per_round, L.balances(P.wallet[live], "token")
         )
         L.transfer(P.wallet[live], self.fees, "token", cost, phase="adapt", reason="provider_cost")
-        P.spent[live] = cost
+        P.spent[live] += cost
         P.payoff[:] = 0.0
         P.payoff[live] = P.revenue[live] - cost - P.burned[live]
         F.payoff[:] = F.payout - F.burned - F.spent

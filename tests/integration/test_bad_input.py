@@ -223,7 +223,7 @@ CASES = [
     Case(
         "list_for_rule_name",
         S("mechanisms.reward.name=[numerai]"),
-        ["mechanisms.reward.name", "['numerai']", "numerai, stake_proportional"],
+        ["mechanisms.reward.name", "['numerai']", "numerai, prediction_market"],
     ),
     # --- out of range ------------------------------------------------------------------
     Case(

@@ -226,10 +226,10 @@ def test_agent_flows_reconcile_with_ledger_per_round(small):
     np.testing.assert_allclose(
         rounds["payout"].sum().reindex(by_round("reward").index), by_round("reward"), rtol=1e-9
     )
+    # a provider's revenue: its data sales plus the royalties attributed to its feeds
     sales = rounds["revenue"].sum()
-    np.testing.assert_allclose(
-        sales.reindex(by_round("data_purchase").index), by_round("data_purchase"), rtol=1e-9
-    )
+    income = by_round("data_purchase").add(by_round("attribution"), fill_value=0.0)
+    np.testing.assert_allclose(sales.reindex(income.index), income, rtol=1e-9)
     slashed = by_round("slash").reindex(sales.index, fill_value=0.0)
     np.testing.assert_allclose(rounds["burned"].sum(), slashed, rtol=1e-9, atol=1e-9)
 

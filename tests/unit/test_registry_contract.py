@@ -17,9 +17,15 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mechanisms.base import (
+    AttributionInput,
+    AuctionInput,
+    AuctionOutcome,
     ComputeCost,
     FeedMarket,
+    HostingInput,
+    HostingOutcome,
     ResolvedRound,
+    SlashInput,
     SubmissionSet,
     VerificationInput,
     VerificationOutcome,
@@ -30,10 +36,11 @@ from mechanisms.scoring import (
     numerai_corr_rows,
     rank_gaussianize_rows,
 )
+from mechanisms.slashing import share_among_positive
 
 REGISTRIES = load_all()
 ALL_RULES = [info for reg in REGISTRIES.values() for info in reg]
-KNOWN_CLAIMS = {"sybil_proof", "budget_balanced"}
+KNOWN_CLAIMS = {"sybil_proof", "budget_balanced", "only_on_loss"}
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -94,23 +101,48 @@ def field_spec(params_type, name):
     return numeric, bounds, type(None) in leaves, finfo.description
 
 
+def _literal_choices(tp) -> tuple:
+    """The values of a ``Literal[...]`` annotation (through Annotated), or ()."""
+    if typing.get_origin(tp) is typing.Annotated:
+        return _literal_choices(typing.get_args(tp)[0])
+    if typing.get_origin(tp) is typing.Literal:
+        return typing.get_args(tp)
+    return ()
+
+
+def _is_int_field(params_type, name) -> bool:
+    leaves, _ = _walk(params_type.__pydantic_fields__[name].annotation)
+    return int in leaves and float not in leaves
+
+
 def params_strategy(info):
-    """Random valid parameters of a rule, drawn inside each field's bounds."""
+    """Random valid parameters of a rule, drawn inside each field's bounds.
+
+    Floats are drawn in their bounds, ints as integers in their bounds, and a
+    ``Literal`` field takes each of its values.
+    """
     P = info.params_type
     draws = {}
     for f in dataclasses.fields(P):
         numeric, b, optional, _ = field_spec(P, f.name)
+        choices = _literal_choices(P.__pydantic_fields__[f.name].annotation)
+        if choices:
+            draws[f.name] = st.sampled_from(choices)
+            continue
         if not numeric:
             continue
         lo = b.get("ge", b.get("gt"))
         hi = b.get("le", b.get("lt"))
-        value = st.floats(
-            min_value=float(lo),
-            max_value=float(hi),
-            exclude_min="gt" in b,
-            exclude_max="lt" in b,
-            allow_nan=False,
-        )
+        if _is_int_field(P, f.name):
+            value = st.integers(min_value=int(lo) + ("gt" in b), max_value=int(hi) - ("lt" in b))
+        else:
+            value = st.floats(
+                min_value=float(lo),
+                max_value=float(hi),
+                exclude_min="gt" in b,
+                exclude_max="lt" in b,
+                allow_nan=False,
+            )
         draws[f.name] = st.one_of(st.none(), value) if optional else value
     return st.fixed_dictionaries(draws).map(lambda kw: info.cls(P(**kw)))
 
@@ -269,20 +301,62 @@ def test_reward_contract(info, data, inputs):
     assert np.isfinite(out).all()
 
 
+SLASH_CASES = st.lists(
+    st.tuples(
+        st.floats(-1e6, 1e6, allow_nan=False),  # payout
+        st.floats(0, 1e6),  # stake
+        st.floats(-1, 1),  # score (CORR)
+        st.floats(-1, 1),  # contribution (MMC)
+    ),
+    max_size=8,
+)
+
+
+def _slash_input(cases):
+    cols = [np.array([c[j] for c in cases], dtype=float) for j in range(4)]
+    return SlashInput(payouts=cols[0], stakes=cols[1], scores=cols[2], contributions=cols[3])
+
+
 @over(rules_of("slashing"))
 @SETTINGS
-@given(
-    data=st.data(),
-    pairs=st.lists(st.tuples(st.floats(-1e6, 1e6, allow_nan=False), st.floats(0, 1e6)), max_size=8),
-)
-def test_slashing_burns_within_stake(info, data, pairs):
+@given(data=st.data(), cases=SLASH_CASES)
+def test_slashing_takes_within_stake(info, data, cases):
     rule = data.draw(params_strategy(info))
-    payouts = np.array([p for p, _ in pairs], dtype=float)
-    stakes = np.array([s for _, s in pairs], dtype=float)
-    burned = rule.slash(payouts, stakes)
-    assert burned.shape == stakes.shape
-    assert (burned >= 0).all() and (burned <= stakes).all()
-    assert (burned[payouts >= 0] == 0).all()
+    s = _slash_input(cases)
+    taken = rule.slash(s)
+    assert taken.shape == s.stakes.shape
+    assert np.isfinite(taken).all()
+    assert (taken >= 0).all() and (taken <= s.stakes).all()
+
+
+@over(rules_of("slashing", claim="only_on_loss"))
+@SETTINGS
+@given(data=st.data(), cases=SLASH_CASES)
+def test_only_on_loss_claim(info, data, cases):
+    rule = data.draw(params_strategy(info))
+    s = _slash_input(cases)
+    taken = rule.slash(s)
+    assert (taken[s.payouts >= 0] == 0).all()
+
+
+@over(rules_of("slashing"))
+def test_slashing_declares_destination_and_cascade(info):
+    assert info.cls.__dict__.get("destination") in {"burn", "positive_contributors"}
+    assert "cascade_to_providers" in info.defaults()
+
+
+@SETTINGS
+@given(cases=SLASH_CASES)
+def test_redistribution_conserves_what_is_taken(cases):
+    s = _slash_input(cases)
+    taken = np.minimum(np.maximum(-s.payouts, 0), s.stakes)
+    got = share_among_positive(taken, s.payouts)
+    assert got.shape == taken.shape and (got >= 0).all()
+    assert (got[s.payouts <= 0] == 0).all()
+    if (s.payouts > 0).any():
+        assert got.sum() == pytest.approx(taken.sum(), rel=1e-9, abs=1e-9)
+    else:
+        assert got.sum() == 0
 
 
 @over(rules_of("aggregation"))
@@ -294,10 +368,24 @@ def test_slashing_burns_within_stake(info, data, pairs):
 def test_aggregation_weights_are_a_distribution(info, data, stakes):
     rule = data.draw(params_strategy(info))
     s = np.array(stakes, dtype=float)
-    w = rule.weights(SubmissionSet(stakes=s, trailing_corr=np.zeros(len(s))))
+    n = len(s)
+    w = rule.weights(SubmissionSet(stakes=s, trailing_corr=np.zeros(n)))
     assert w.shape == s.shape
     assert (w >= 0).all()
-    if len(s):
+    if n:
+        assert w.sum() == pytest.approx(1.0, abs=1e-12)
+    # with every optional field drawn (trailing scores, prices, score variances)
+    corr = st.floats(-1, 1)
+    full = SubmissionSet(
+        stakes=s,
+        trailing_corr=data.draw(hnp.arrays(float, n, elements=corr)),
+        prices=data.draw(st.one_of(st.none(), hnp.arrays(float, n, elements=st.floats(0, 1e6)))),
+        score_var=data.draw(st.one_of(st.none(), hnp.arrays(float, n, elements=st.floats(0, 1)))),
+    )
+    w = rule.weights(full)
+    assert w.shape == s.shape
+    assert np.isfinite(w).all() and (w >= 0).all()
+    if n:
         assert w.sum() == pytest.approx(1.0, abs=1e-12)
 
 
@@ -305,13 +393,62 @@ def test_aggregation_weights_are_a_distribution(info, data, stakes):
 @SETTINGS
 @given(data=st.data(), prices=st.lists(st.floats(1e-6, 1e6), min_size=1, max_size=8))
 def test_pricing_contract(info, data, prices):
+    assert isinstance(info.cls.__dict__.get("auction"), bool), "pricing rules declare auction"
     rule = data.draw(params_strategy(info))
     lp = np.array(prices)
-    out = rule.prices(
-        FeedMarket(list_prices=lp, current=lp.copy(), demand=np.zeros(len(lp), dtype=int))
+    P = len(lp)
+    for market in (
+        FeedMarket(list_prices=lp, current=lp.copy(), demand=np.zeros(P, dtype=int)),
+        FeedMarket(
+            list_prices=lp,
+            current=lp * data.draw(hnp.arrays(float, P, elements=st.floats(0.1, 10))),
+            demand=data.draw(hnp.arrays(int, P, elements=st.integers(0, 50))),
+            round=3,
+            curation=data.draw(hnp.arrays(float, P, elements=st.floats(0, 1e3))),
+            capacity=data.draw(
+                st.one_of(st.none(), hnp.arrays(int, P, elements=st.integers(0, 9)))
+            ),
+        ),
+    ):
+        out = rule.prices(market)
+        assert out.shape == lp.shape
+        assert (out > 0).all() and np.isfinite(out).all()
+
+
+@st.composite
+def auctions(draw):
+    """Random sealed bids (some 0 = no bid), budgets, slots and reserves."""
+    n = draw(st.integers(0, 7))
+    P = draw(st.integers(1, 5))
+    bid = st.one_of(st.just(0.0), st.floats(0.01, 100), st.sampled_from([1.0, 2.0, 5.0]))
+    return AuctionInput(
+        bids=draw(hnp.arrays(float, (n, P), elements=bid)),
+        budgets=draw(hnp.arrays(float, n, elements=st.floats(0, 300))),
+        slots=draw(hnp.arrays(int, P, elements=st.integers(0, 4))),
+        reserve=draw(hnp.arrays(float, P, elements=st.floats(0, 10))),
     )
-    assert out.shape == lp.shape
-    assert (out > 0).all() and np.isfinite(out).all()
+
+
+@over([i for i in rules_of("pricing") if i.cls.__dict__.get("auction")])
+@SETTINGS
+@given(data=st.data(), a=auctions())
+def test_auction_contract(info, data, a):
+    rule = data.draw(params_strategy(info))
+    out = rule.clear(a)
+    assert isinstance(out, AuctionOutcome)
+    assert out.won.shape == out.payments.shape == a.bids.shape
+    assert out.won.dtype == bool
+    assert (out.payments[~out.won] == 0).all()
+    won_bids = a.bids[out.won]
+    paid = out.payments[out.won]
+    assert (paid >= np.broadcast_to(a.reserve, a.bids.shape)[out.won]).all()  # reserve
+    assert (paid <= won_bids).all()  # nobody pays more than it bid
+    assert (won_bids > 0).all()
+    assert (out.won.sum(axis=0) <= a.slots).all()  # slots
+    assert (out.payments.sum(axis=1) <= a.budgets + 1e-9).all()  # budgets
+    # one price per feed: every winner of a feed pays the same
+    for p in range(a.bids.shape[1]):
+        assert np.unique(out.payments[out.won[:, p], p]).size <= 1
 
 
 @over(rules_of("verification"))
@@ -343,6 +480,70 @@ def test_privacy_contract(info, data, rows, features):
 
 
 @over(rules_of("submission"))
-def test_submission_contract(info):
-    rule = info.cls(info.params_type())
+@SETTINGS
+@given(data=st.data(), n=st.integers(0, 20), seed=st.integers(0, 2**32 - 1))
+def test_submission_contract(info, data, n, seed):
+    rule = data.draw(params_strategy(info))
     assert isinstance(rule.visible_before_close(), bool)
+    ok = rule.reveal_outcome(n, np.random.default_rng(seed))
+    assert ok.shape == (n,) and ok.dtype == bool
+    again = rule.reveal_outcome(n, np.random.default_rng(seed))
+    np.testing.assert_array_equal(ok, again)  # a function of the generator's state only
+    if rule.visible_before_close():
+        assert ok.all(), "without a reveal step every submission counts"
+
+
+@over(rules_of("hosting"))
+@SETTINGS
+@given(
+    data=st.data(),
+    items=st.lists(st.tuples(st.floats(0, 1e12), st.booleans()), max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_hosting_contract(info, data, items, seed):
+    rule = data.draw(params_strategy(info))
+    h = HostingInput(
+        sizes=np.array([s for s, _ in items], dtype=float),
+        pinned=np.array([p for _, p in items], dtype=bool),
+    )
+    out = rule.host(h, np.random.default_rng(seed))
+    assert isinstance(out, HostingOutcome)
+    assert out.fees.shape == out.available.shape == (len(items),)
+    assert out.available.dtype == bool
+    assert np.isfinite(out.fees).all() and (out.fees >= 0).all()
+    again = rule.host(h, np.random.default_rng(seed))
+    np.testing.assert_array_equal(out.fees, again.fees)
+    np.testing.assert_array_equal(out.available, again.available)
+
+
+@st.composite
+def attributions(draw):
+    """Random models over random feeds: picks (-1 = unused), weights, feeds, target."""
+    n = draw(st.integers(0, 6))
+    K = draw(st.integers(1, 5))
+    P = draw(st.integers(1, 4))
+    A = draw(st.integers(2, 8))
+    k = draw(st.integers(1, 3))
+    values = st.floats(-1, 1, allow_nan=False, width=32)
+    return AttributionInput(
+        picks=draw(hnp.arrays(int, (n, K), elements=st.integers(-1, P - 1))),
+        weights=draw(hnp.arrays(float, (n, K * k), elements=values)),
+        feeds=draw(hnp.arrays(float, (P, A, k), elements=values)),
+        target=draw(hnp.arrays(float, (A,), elements=values)),
+    )
+
+
+@over(rules_of("attribution"))
+@SETTINGS
+@given(data=st.data(), a=attributions())
+def test_attribution_shares_split_the_used_slots(info, data, a):
+    assert "gain_share" in info.defaults(), "attribution rules carry gain_share"
+    rule = data.draw(params_strategy(info))
+    shares = rule.attribute(a)
+    used = a.picks >= 0
+    assert shares.shape == a.picks.shape
+    assert np.isfinite(shares).all() and (shares >= 0).all()
+    assert (shares[~used] == 0).all()
+    rows = used.any(axis=1)
+    np.testing.assert_allclose(shares[rows].sum(axis=1), 1.0, rtol=1e-12)
+    assert (shares[~rows] == 0).all()

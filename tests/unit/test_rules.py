@@ -7,6 +7,7 @@ from mechanisms.base import (
     ComputeCost,
     FeedMarket,
     ResolvedRound,
+    SlashInput,
     SubmissionSet,
     VerificationInput,
 )
@@ -100,18 +101,26 @@ def test_stake_proportional_pays_nothing_when_nothing_positive():
 # --- slashing ----------------------------------------------------------------------
 
 
+def _slash_in(payouts, stakes):
+    payouts = np.asarray(payouts, dtype=float)
+    return SlashInput(
+        payouts=payouts, stakes=np.asarray(stakes, float), scores=np.zeros(len(payouts))
+    )
+
+
 def test_burn_negative_caps_at_stake():
     # payouts [5, -3, -50, 0, -1] with stakes [10, 10, 20, 0, 4]
-    # burned = min(max(-payout, 0), stake) = [0, 3, 20 (capped), 0, 1]
+    # taken = min(max(-payout, 0), stake) = [0, 3, 20 (capped), 0, 1]
     rule = make("slashing", "burn_negative")
-    burned = rule.slash(np.array([5.0, -3.0, -50.0, 0.0, -1.0]), np.array([10, 10, 20, 0, 4.0]))
-    np.testing.assert_array_equal(burned, [0.0, 3.0, 20.0, 0.0, 1.0])
+    taken = rule.slash(_slash_in([5.0, -3.0, -50.0, 0.0, -1.0], [10, 10, 20, 0, 4.0]))
+    np.testing.assert_array_equal(taken, [0.0, 3.0, 20.0, 0.0, 1.0])
+    assert rule.destination == "burn"
 
 
 def test_no_slashing_burns_nothing():
     rule = make("slashing", "none", cascade_to_providers=0.5)
     assert rule.params.cascade_to_providers == 0.5
-    np.testing.assert_array_equal(rule.slash(np.array([-5.0, 2.0]), np.array([10.0, 1.0])), [0, 0])
+    np.testing.assert_array_equal(rule.slash(_slash_in([-5.0, 2.0], [10.0, 1.0])), [0, 0])
 
 
 # --- aggregation -------------------------------------------------------------------
