@@ -16,8 +16,10 @@ submission    ``visible_before_close()``               whether others see predic
 attribution   ``attribute(a: AttributionInput)``       each model's split over its feeds
 hosting       ``host(h: HostingInput, rng)``           :class:`HostingOutcome` per item
 
-A privacy rule also carries the class attribute ``leaks: bool`` (whether a buyer holds
-the raw data, which can then leak to free riders).
+A reward rule may set the class attribute ``funded_by_slashes = True`` when its winners
+are paid from what its losers forfeit (the engine then pays positive payouts from the
+round's slashed stake first). A privacy rule also carries the class attribute
+``leaks: bool`` (whether a buyer holds the raw data, which can then leak to free riders).
 
 Claims a rule may declare (checked for every registered rule by
 ``tests/unit/test_registry_contract.py``):

@@ -7,7 +7,7 @@ penalty that the slashing rule turns into a burn.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 import pydantic
@@ -618,6 +618,10 @@ class DepositRefundTake:
     numGood counts submissions, not data samples.
     """
 
+    #: Winners are paid from what the losers forfeit (the engine pays positive payouts
+    #: from the round's slashed stake first, and from the treasury only for the rest).
+    funded_by_slashes: ClassVar[bool] = True
+
     @dataclass(frozen=True, config=PARAMS_CONFIG)
     class Params:
         """Parameters of ``deposit_refund_take``."""
@@ -747,6 +751,10 @@ class PredictionMarket:
     whole replay (the simulator adds each run's change to the same score, so the
     totals agree).
     """
+
+    #: Winners are paid from what the losers forfeit (the engine pays positive payouts
+    #: from the round's slashed stake first, and from the treasury only for the rest).
+    funded_by_slashes: ClassVar[bool] = True
 
     @dataclass(frozen=True, config=PARAMS_CONFIG)
     class Params:

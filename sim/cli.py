@@ -175,7 +175,7 @@ def format_summary(name: str, s: dict, timing: dict) -> str:
         f"(minted {t['minted']:,.0f}, burned {t['burned']:,.0f}); "
         f"price {t['price_start']:.3f} -> {t['price_end']:.3f} usd",
         f"  flows        data sales {f['data_sales']:,.0f}, payouts {f['payouts']:,.0f}, "
-        f"slashed {f['burns']:,.0f} tokens; {f['leaks']} leaks",
+        f"slashed {f['slashed']:,.0f} tokens; {f['leaks']} leaks",
         f"  invariants   {'ok' if s['invariants_ok'] else 'BROKEN'}",
     ]
     return "\n".join(lines)

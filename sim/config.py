@@ -386,6 +386,9 @@ class MarketConfig(_Section):
 
     treasury: float = _f(50_000.0, 0.0, 1e12, "tokens in the reward treasury at genesis")
     issuance_per_round: float = _f(200.0, 0.0, 1e9, "tokens minted into the treasury every round")
+    round_budget: float = _f(
+        0.05, 0.0, 1.0, "share of the treasury that one round's rewards may pay out (r.budget)"
+    )
     leak_probability: float = _f(
         0.05, 0.0, 1.0, "chance that a plaintext purchase leaks the feed to free riders"
     )

@@ -849,7 +849,7 @@ class MarketModel(mesa.Model):
         corr = numerai_corr_rows(preds, target)
         mmc = correlation_contribution_rows(preds, meta, target)
         at_risk = F.r_stake[subs, slot]
-        budget = L.balance(self.treasury, "token")
+        budget = sc.market.round_budget * L.balance(self.treasury, "token")
         pay = np.asarray(
             self.rules["reward"].payouts(
                 ResolvedRound(
@@ -870,32 +870,15 @@ class MarketModel(mesa.Model):
             dtype=float,
         )
         pos = np.maximum(pay, 0.0)
-        if pos.sum() > budget:  # the treasury cannot pay more than it holds
-            pos *= budget / pos.sum()
-        L.transfer(self.treasury, F.wallet[subs], "token", pos, phase="resolve", reason="reward")
-        F.payout[subs] += pos
         stake_now = L.balances(F.stake[subs], "token")
         rule = self.rules["slashing"]
         taken = np.clip(
             np.asarray(rule.slash(SlashInput(pay, stake_now, corr, mmc)), float), 0, stake_now
         )
+        pos, _ = self._settle(subs, pos, taken, budget)
+        F.payout[subs] += pos
         F.burned[subs] += taken
-        if getattr(rule, "destination", "burn") == "positive_contributors" and pos.sum() > 0:
-            # slashed stake goes to the positive contributors, pro rata to their payouts
-            L.transfer(F.stake[subs], self.escrow, "token", taken, phase="resolve", reason="slash")
-            L.transfer(
-                self.escrow,
-                F.wallet[subs],
-                "token",
-                taken.sum() * pos / pos.sum(),
-                phase="resolve",
-                reason="slash_redistribution",
-            )
-            F.payout[subs] += taken.sum() * pos / pos.sum()
-        else:
-            L.transfer(F.stake[subs], L.BURN, "token", taken, phase="resolve", reason="slash")
         self._attribute(subs, slot, pos, taken, target)
-        burn = taken
         # learning: trailing score and the bandit's value of every feed used
         # exponentially weighted mean and variance of each submitter's score:
         # d = x - m; m += a d; v = (1 - a)(v + a d^2)   (Finch 2009, "Incremental
@@ -911,8 +894,67 @@ class MarketModel(mesa.Model):
         rows, feeds = subs[r_idx], picks[r_idx, s_idx]
         self.values[rows, feeds] = (1 - lr) * self.values[rows, feeds] + lr * corr[r_idx]
         self._round.update(
-            payouts=float(pos.sum()), burns=float(burn.sum()), mean_corr=float(corr.mean())
+            payouts=float(pos.sum()), slashed=float(taken.sum()), mean_corr=float(corr.mean())
         )
+
+    def _settle(
+        self, subs: np.ndarray, pos: np.ndarray, taken: np.ndarray, budget: float
+    ) -> tuple[np.ndarray, float]:
+        """Move the round's rewards and slashes through the ledger; return what was paid.
+
+        Slashed stake goes to the ``escrow`` account first. A self-funded reward rule
+        (``funded_by_slashes``, e.g. the 0xDeCA10B mechanisms, whose winners take the
+        losers' deposits) pays its positive payouts from that escrow first and from the
+        treasury only for the rest. A slashing rule whose ``destination`` is
+        ``positive_contributors`` shares what is left in escrow among the submissions
+        with positive payouts, pro rata; otherwise what is left is burned. The treasury
+        never pays more than it holds (payouts are scaled down pro rata).
+        """
+        F, L = self.forecasters, self.ledger
+        L.transfer(F.stake[subs], self.escrow, "token", taken, phase="resolve", reason="slash")
+        pool = float(taken.sum())
+        want = float(pos.sum())
+        from_pool = (
+            min(pool, want) if getattr(self.rules["reward"], "funded_by_slashes", False) else 0.0
+        )
+        from_treasury = min(want - from_pool, budget)
+        paid = pos * ((from_pool + from_treasury) / want) if want > 0 else pos
+        if from_pool > 0:
+            L.transfer(
+                self.escrow,
+                F.wallet[subs],
+                "token",
+                pos * (from_pool / want),
+                phase="resolve",
+                reason="reward_from_slashes",
+            )
+        if from_treasury > 0:
+            L.transfer(
+                self.treasury,
+                F.wallet[subs],
+                "token",
+                pos * (from_treasury / want),
+                phase="resolve",
+                reason="reward",
+            )
+        rest = pool - from_pool
+        redistribute = getattr(self.rules["slashing"], "destination", "burn") == (
+            "positive_contributors"
+        )
+        if rest > 0 and redistribute and want > 0:
+            share = rest * pos / want
+            L.transfer(
+                self.escrow,
+                F.wallet[subs],
+                "token",
+                share,
+                phase="resolve",
+                reason="slash_redistribution",
+            )
+            paid = paid + share
+        elif rest > 0:
+            L.transfer(self.escrow, L.BURN, "token", rest, phase="resolve", reason="slash_burn")
+        return paid, rest
 
     def _attribute(
         self, subs: np.ndarray, slot: int, pos: np.ndarray, taken: np.ndarray, target: np.ndarray
@@ -1088,7 +1130,7 @@ class MarketModel(mesa.Model):
             "mean_corr": r.get("mean_corr", np.nan),
             "data_sales": float(P.revenue.sum()),
             "payouts": r.get("payouts", 0.0),
-            "burns": r.get("burns", 0.0),
+            "slashed": r.get("slashed", 0.0),
             "total_stake": float(L.balances(F.stake, "token").sum()) if len(F) else 0.0,
             "leaks": r.get("leaks", 0),
             "entries": r.get("entries", 0),

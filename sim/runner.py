@@ -188,7 +188,7 @@ def summarize(model: MarketModel, model_df: pd.DataFrame) -> dict[str, Any]:
         "flows": {
             "data_sales": float(model_df["data_sales"].sum()) if rounds else 0.0,
             "payouts": float(model_df["payouts"].sum()) if rounds else 0.0,
-            "burns": float(model_df["burns"].sum()) if rounds else 0.0,
+            "slashed": float(model_df["slashed"].sum()) if rounds else 0.0,
             "leaks": int(model_df["leaks"].sum()) if rounds else 0,
         },
         "mechanisms": {f: c.name for f, c in sc.mechanisms.items()},
