@@ -53,12 +53,14 @@ from mechanisms.base import (
     SubmissionSet,
     VerificationInput,
 )
+from mechanisms.pricing import curve_reserve
 from mechanisms.scoring import (
     correlation_contribution_rows,
     numerai_corr,
     numerai_corr_rows,
     rank_gaussianize_rows,
 )
+from mechanisms.slashing import share_among_positive
 from sim.config import Scenario
 from sim.ledger import Ledger
 from sim.task import make_task
@@ -129,6 +131,7 @@ class MarketModel(mesa.Model):
         self.fees = self.ledger.open_account("fees")
         self.escrow = self.ledger.open_account("escrow")
         self.jackpot = self.ledger.open_account("jackpot")
+        self.curation = self.ledger.open_account("curation")
         self.agent_of: dict[int, object] = {}
 
         self._init_columns()
@@ -153,6 +156,7 @@ class MarketModel(mesa.Model):
                 "noise": (np.float64, (), 0.0),
                 "quality": (np.float64, (), 0.0),
                 "list_price": (np.float64, (), 0.0),
+                "curation": (np.float64, (), 0.0),
                 "price": (np.float64, (), 0.0),
                 "demand": (np.int64, (), 0),
                 "revenue": (np.float64, (), 0.0),
@@ -205,6 +209,7 @@ class MarketModel(mesa.Model):
         )
         self.values = np.zeros((max(n_f, 1), max(n_p, 1)))
         self.leaked = np.zeros((max(n_f, 1), max(n_p, 1)), dtype=bool)
+        self.shares = np.zeros((max(n_f, 1), max(n_p, 1)), dtype=bool)  # curation shares held
         self.meta_ring = np.zeros((self.ring, self.A))
         self.meta_sub = np.zeros(self.ring, dtype=bool)
         self.pnl_ring = np.zeros(self.ring)
@@ -360,7 +365,7 @@ class MarketModel(mesa.Model):
                 max(rows, nf, 2 * rows if nf > rows else 0),
                 max(cols, np_, 2 * cols if np_ > cols else 0),
             )
-            for name in ("values", "leaked"):
+            for name in ("values", "leaked", "shares"):
                 old = getattr(self, name)
                 new = np.zeros((r, c), dtype=old.dtype)
                 new[:rows, :cols] = old
@@ -435,6 +440,7 @@ class MarketModel(mesa.Model):
                 P.price.copy(),
                 self._last_demand(),
                 self.t,
+                curation=P.curation.copy(),
                 capacity=np.full(len(P), self.config.population.providers.slots),
             )
         )
@@ -459,15 +465,16 @@ class MarketModel(mesa.Model):
         if live.size == 0:
             return
         size = self.A * self.k * 8.0 * self.config.population.developers.window
-        rule = self.rules["hosting"]
-        sizes = np.full(live.size, size)
-        quote = rule.host(HostingInput(sizes, np.ones(live.size, bool)), self.streams.mechanisms)
-        can = L.balances(P.wallet[live], "token") >= np.asarray(quote.fees) - 1e-12
-        out = rule.host(HostingInput(sizes, can), self.streams.mechanisms)
-        fees = np.where(can, np.asarray(out.fees, float), 0.0)
+        out = self.rules["hosting"].host(
+            HostingInput(np.full(live.size, size), np.ones(live.size, bool)),
+            self.streams.mechanisms,
+        )
+        fees = np.asarray(out.fees, float)
+        can = L.balances(P.wallet[live], "token") >= fees - 1e-12  # else it cannot pin
+        fees = np.where(can, fees, 0.0)
         L.transfer(P.wallet[live], self.fees, "token", fees, phase="price", reason="hosting")
         P.spent[live] += fees
-        self.available[live] = np.asarray(out.available, bool)
+        self.available[live] = np.asarray(out.available, bool) & can
 
     # 3
     def phase_buy(self) -> None:
@@ -513,6 +520,8 @@ class MarketModel(mesa.Model):
             if self.leaks:
                 self._leak(feeds)
         self.last_demand = P.demand.copy()
+        if hasattr(self.rules["pricing"], "spot"):
+            self._curate(buyers)
         # free riders use whatever leaked to them this round
         riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
         if riders.size:
@@ -521,6 +530,59 @@ class MarketModel(mesa.Model):
             has = np.take_along_axis(leaked, order, axis=1)
             F.picks[riders] = np.where(has, order, -1)
         self.leaked[:] = False
+
+    def _curate(self, buyers: np.ndarray) -> None:
+        """Curation on bonding curves: a developer holds one share of each feed it uses.
+
+        A developer that starts using a feed buys one share on the feed's curve and one
+        that stops sells its share back, so early curators of a feed that becomes popular
+        sell for more than they paid (de la Rouviere 2017, curation markets). Per feed,
+        this round's sells clear first, then its buys, each as one batch at the average
+        price along the curve: ``cost = R(S + m) - R(S)`` with ``R`` the curve's reserve.
+        The reserves are held by the ``curation`` account; a buyer that cannot pay for
+        its new shares goes without them.
+        """
+        F, P = self.forecasters, self.providers
+        n_p = len(P)
+        using = np.zeros((buyers.size, n_p), bool)
+        r, c = np.nonzero(F.picks[buyers] >= 0)
+        using[r, F.picks[buyers][r, c]] = True
+        held = self.shares[buyers][:, :n_p]
+        self._trade_shares(buyers, held & ~using, sell=True)
+        self._trade_shares(buyers, using & ~held, sell=False)
+
+    def _trade_shares(self, rows: np.ndarray, mask: np.ndarray, sell: bool) -> None:
+        """Sell (or buy) one curation share for every True of ``mask`` (rows x feeds)."""
+        F, P, L = self.forecasters, self.providers, self.ledger
+        if not mask.any():
+            return
+        p = self.rules["pricing"].params
+        counts = mask.sum(axis=0).astype(float)
+        supply = P.curation
+        after = supply - counts if sell else supply + counts
+        batch = np.abs(
+            curve_reserve(p.slope, p.exponent, after) - curve_reserve(p.slope, p.exponent, supply)
+        )
+        unit = np.divide(batch, counts, out=np.zeros_like(batch), where=counts > 0)
+        r, f = np.nonzero(mask)
+        who, amount = rows[r], unit[f]
+        if sell:
+            L.transfer(
+                self.curation, F.wallet[who], "token", amount, phase="buy", reason="curation_sell"
+            )
+            np.add.at(F.spent, who, -amount)
+        else:
+            cum = np.zeros(len(F))  # a buyer that cannot pay for all its new shares buys none
+            np.add.at(cum, who, amount)
+            ok = L.balances(F.wallet[who], "token") >= cum[who]
+            who, f, amount = who[ok], f[ok], amount[ok]
+            L.transfer(
+                F.wallet[who], self.curation, "token", amount, phase="buy", reason="curation_buy"
+            )
+            np.add.at(F.spent, who, amount)
+            counts = np.bincount(f, minlength=len(P)).astype(float)
+        self.shares[who, f] = not sell
+        P.curation[:] = supply - counts if sell else supply + counts
 
     def _auction(
         self, buyers: np.ndarray, wanted: np.ndarray, budgets: np.ndarray
@@ -942,7 +1004,7 @@ class MarketModel(mesa.Model):
             "positive_contributors"
         )
         if rest > 0 and redistribute and want > 0:
-            share = rest * pos / want
+            share = share_among_positive(rest, pos)
             L.transfer(
                 self.escrow,
                 F.wallet[subs],
@@ -1047,6 +1109,8 @@ class MarketModel(mesa.Model):
         done = np.flatnonzero((cols.status == LEAVING) & (cols.leave_round <= self.t))
         if done.size == 0:
             return
+        if cols is self.forecasters and self.shares[done].any():
+            self._trade_shares(done, self.shares[done][:, : len(self.providers)], sell=True)
         locked = getattr(cols, locked_name)[done]
         L.transfer(
             locked,
