@@ -100,6 +100,7 @@ class HostingInput:
 
     sizes: np.ndarray  # (m,) bytes of each item
     pinned: np.ndarray  # (m,) bool: someone pays to keep the item available
+    new_bytes: np.ndarray | None = None  # (m,) bytes written this round (None: all of it)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def _sizes(h: HostingInput) -> np.ndarray:
 class OnChain:
     """The item is written to contract storage: a per-byte fee, always available.
 
-    Formula: ``fee_i = size_i * fee_per_byte``; ``available_i = True``.
+    Formula: ``fee_i = new_bytes_i * fee_per_byte`` (``size_i`` when the engine does not
+    say what is new); ``available_i = True``.
 
     The default ``fee_per_byte = 0.025`` tokens is ``625 gas/byte x 20 gwei x 2,000
     tokens/ETH``: an SSTORE that sets a zero word costs 20,000 gas per 32-byte word
@@ -75,8 +76,9 @@ class OnChain:
 
     def host(self, h: HostingInput, rng: np.random.Generator) -> HostingOutcome:
         sizes = _sizes(h)
+        written = sizes if h.new_bytes is None else _sizes(HostingInput(h.new_bytes, h.pinned))
         return HostingOutcome(
-            fees=sizes * self.params.fee_per_byte, available=np.ones(sizes.shape[0], dtype=bool)
+            fees=written * self.params.fee_per_byte, available=np.ones(sizes.shape[0], dtype=bool)
         )
 
 

@@ -457,7 +457,9 @@ class MarketModel(mesa.Model):
         """The hosting rule charges each listed feed; a feed nobody can fetch is not sold.
 
         A feed's size is its archive over the training window (assets x features x 8
-        bytes per round); a provider pins it when it can pay the fee.
+        bytes per round), of which one round's rows are new each round (what on-chain
+        storage charges for); a provider whose wallet cannot pay the fee cannot pin its
+        feed, which is then not for sale this round.
         """
         P, L = self.providers, self.ledger
         live = np.flatnonzero(P.status == ACTIVE)
@@ -466,7 +468,11 @@ class MarketModel(mesa.Model):
             return
         size = self.A * self.k * 8.0 * self.config.population.developers.window
         out = self.rules["hosting"].host(
-            HostingInput(np.full(live.size, size), np.ones(live.size, bool)),
+            HostingInput(
+                np.full(live.size, size),
+                np.ones(live.size, bool),
+                np.full(live.size, self.A * self.k * 8.0),  # this round's new rows
+            ),
             self.streams.mechanisms,
         )
         fees = np.asarray(out.fees, float)
@@ -1197,6 +1203,13 @@ class MarketModel(mesa.Model):
             "slashed": r.get("slashed", 0.0),
             "total_stake": float(L.balances(F.stake, "token").sum()) if len(F) else 0.0,
             "leaks": r.get("leaks", 0),
+            "lazy_claims": r.get("lazy", 0),
+            "caught": r.get("caught", 0),
+            "forced_errors": r.get("forced", 0),
+            "check_rate": r.get("check_rate", 0.0),
+            "missed_reveals": r.get("missed_reveals", 0),
+            "curation_reserve": L.balance(self.curation, "token"),
+            "jackpot": L.balance(self.jackpot, "token"),
             "entries": r.get("entries", 0),
             "exits": r.get("exits", 0),
             "active_provider": int((P.status == ACTIVE).sum()),
