@@ -82,8 +82,13 @@ class Exchange:
         reserve_quote: float,
         *,
         phase: str = "genesis",
+        funder: int | None = None,
     ) -> Pool:
-        """Open the pool's ledger account and mint its reserves into it."""
+        """Open the pool's ledger account and put its reserves in it.
+
+        The reserves are minted (genesis liquidity) unless ``funder``, an account, provides
+        them (a developer listing its model's token, for example).
+        """
         L = self.ledger
         if base == quote:
             raise ExchangeError(f"a pool needs two different assets, got {base!r} twice")
@@ -103,7 +108,7 @@ class Exchange:
         name = f"pool:{base}/{quote}"
         account = L.open_account(name)
         L.transfer(
-            L.MINT,
+            L.MINT if funder is None else funder,
             account,
             np.array(ids),
             np.array([reserve_base, reserve_quote], dtype=float),

@@ -322,6 +322,17 @@ class ArbitrageursConfig(_Section):
     )
 
 
+class InvestorsConfig(_Section):
+    """Investors fund listed models by buying their tokens."""
+
+    count: int = _f(0, 0, 10_000, "investors at the start")
+    tokens: DistField(0.0, 1e9) = _d(500.0, 0.0, 1e9, "tokens at genesis")
+    usd: DistField(0.0, 1e9) = _d(1000.0, 0.0, 1e9, "usd at genesis")
+    rebalance: float = _f(
+        0.1, 0.0, 1.0, "share of its liquid tokens an investor puts in its best model each round"
+    )
+
+
 class VerifiersConfig(_Section):
     """The verifier pool that checks claimed computation (used by verification rules)."""
 
@@ -349,6 +360,7 @@ class PopulationConfig(_Section):
     free_riders: FreeRidersConfig = Field(default_factory=FreeRidersConfig)
     arbitrageurs: ArbitrageursConfig = Field(default_factory=ArbitrageursConfig)
     verifiers: VerifiersConfig = Field(default_factory=VerifiersConfig)
+    investors: InvestorsConfig = Field(default_factory=InvestorsConfig)
     dynamics: EntryExitConfig = Field(default_factory=EntryExitConfig)
 
 
@@ -381,6 +393,30 @@ class CostsConfig(_Section):
     train_per_feature: float = _f(0.002, 0.0, 1e6, "tokens per model feature per training")
 
 
+class ListingsConfig(_Section):
+    """Tokenized models: developers list their models as tokens with their own pools.
+
+    A developer with a track record lists its model: ``supply`` model tokens are minted
+    to it, and it opens a constant-product pool of ``pool_fraction`` of them against
+    ``pool_tokens`` marketplace tokens. Holders of a model's tokens receive
+    ``holder_share`` of its positive payouts, pro rata (the pool's part stays in the
+    pool and lifts the price). Investors buy the tokens of the models they expect to
+    pay; ``price_weighted`` aggregation reads each model's pool price.
+    """
+
+    enabled: bool = Field(False, description="whether developers list their models")
+    max_models: int = _f(50, 1, 1_000, "most models listed in a run")
+    min_resolved: int = _f(5, 1, 10_000, "resolved rounds a model needs before listing")
+    supply: float = _f(1000.0, 1.0, 1e12, "model tokens minted at listing")
+    pool_fraction: float = _f(0.5, 0.01, 1.0, "share of the supply put in the model's pool")
+    pool_tokens: float = _f(
+        20.0, 1e-6, 1e12, "marketplace tokens the developer pairs with it in the pool"
+    )
+    holder_share: float = _f(
+        0.5, 0.0, 1.0, "share of a listed model's positive payouts paid to holders"
+    )
+
+
 class MarketConfig(_Section):
     """Token supply, exchange pools, the metamodel's capital, fees and costs."""
 
@@ -395,6 +431,7 @@ class MarketConfig(_Section):
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
     metamodel: MetamodelConfig = Field(default_factory=MetamodelConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
+    listings: ListingsConfig = Field(default_factory=ListingsConfig)
 
 
 #: The rule each family uses when a scenario does not say.

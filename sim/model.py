@@ -40,9 +40,11 @@ from agents.forecaster import (
     fit_ridge,
     predict,
 )
+from agents.investor import Investor
 from agents.metamodel import Metamodel
 from agents.provider import Provider
 from agents.verifier import VerifierPool
+from mechanisms import amm
 from mechanisms.base import (
     AttributionInput,
     AuctionInput,
@@ -79,7 +81,7 @@ PHASES = (
     "record",
 )
 
-AGENT_TYPES = ("provider", "developer", "free_rider")
+AGENT_TYPES = ("provider", "developer", "free_rider", "investor")
 
 
 class SimulationError(RuntimeError):
@@ -123,7 +125,12 @@ class MarketModel(mesa.Model):
         self.leaks = bool(getattr(self.rules["privacy"], "leaks", False))
         self.visible = bool(self.rules["submission"].visible_before_close())
 
-        assets = ["token", "usd", *(f"asset_{a}" for a in range(self.A))]
+        self.listings = sc.market.listings
+        n_models = self.listings.max_models if self.listings.enabled else 0
+        self.model_assets = [f"model_{i}" for i in range(n_models)]
+        assets = ["token", "usd", *(f"asset_{a}" for a in range(self.A)), *self.model_assets]
+        self.model_pools: list = []  # pool of listed model i (token i of model_assets)
+        self.model_owner = np.zeros(0, dtype=np.int64)  # forecaster row of listed model i
         self.ledger = Ledger(assets)
         self.exchange = Exchange(self.ledger, fee=sc.market.exchange.fee)
         self.dex = ExchangeAgent(self, self.exchange)
@@ -184,6 +191,7 @@ class MarketModel(mesa.Model):
                 "picks": (np.int64, (self.K,), -1),
                 "weights": (np.float64, (self.K * self.k,), 0.0),
                 "lazy": (bool, (), False),
+                "listed": (np.int64, (), -1),
                 "trailing_corr": (np.float64, (), 0.0),
                 "score_var": (np.float64, (), 0.0),
                 "resolved": (np.int64, (), 0),
@@ -206,6 +214,16 @@ class MarketModel(mesa.Model):
                 "r_picks": (np.int64, (self.ring, self.K), -1),
             },
             capacity=n_f,
+        )
+        self.investors = Columns(
+            {
+                "status": (np.int8, (), ACTIVE),
+                "agent_id": (np.int64, (), -1),
+                "wallet": (np.int64, (), -1),
+                "capital": (np.float64, (), 0.0),
+                "payout": (np.float64, (), 0.0),
+            },
+            capacity=max(sc.population.investors.count, 1),
         )
         self.values = np.zeros((max(n_f, 1), max(n_p, 1)))
         self.leaked = np.zeros((max(n_f, 1), max(n_p, 1)), dtype=bool)
@@ -269,6 +287,7 @@ class MarketModel(mesa.Model):
         self._add_providers(pop.providers.count, genesis=True)
         self._add_forecasters(DEVELOPER, pop.developers.count, genesis=True)
         self._add_forecasters(FREE_RIDER, pop.free_riders.count, genesis=True)
+        self._add_investors(pop.investors.count)
         L.check_invariants()
         self.supply_start = L.supply("token")
         self._record_agents()
@@ -357,6 +376,23 @@ class MarketModel(mesa.Model):
         )
         self._grow_matrices()
 
+    def _add_investors(self, n: int) -> None:
+        """Investors join at genesis with tokens and usd (they fund listed models)."""
+        if n <= 0:
+            return
+        cfg, rng, V = self.config.population.investors, self.streams.population, self.investors
+        idx = V.add(n)
+        agents = [Investor(self, int(i)) for i in idx]
+        wallets = self.ledger.open_accounts([f"investor:{a.unique_id}" for a in agents])
+        for a, w in zip(agents, wallets, strict=True):
+            a.wallet = int(w)
+            self.agent_of[a.unique_id] = a
+        V.agent_id[idx] = [a.unique_id for a in agents]
+        V.wallet[idx] = wallets
+        V.capital[idx] = self._fund(
+            wallets, cfg.tokens.sample(rng, n), cfg.usd.sample(rng, n), True, "genesis"
+        )
+
     def _grow_matrices(self) -> None:
         nf, np_ = len(self.forecasters), len(self.providers)
         rows, cols = self.values.shape
@@ -379,7 +415,15 @@ class MarketModel(mesa.Model):
         self.ledger.begin_round(self.t)
         self._round: dict = {}
         P, F = self.providers, self.forecasters
-        for col in (P.revenue, P.burned, P.spent, F.spent, F.payout, F.burned):
+        for col in (
+            P.revenue,
+            P.burned,
+            P.spent,
+            F.spent,
+            F.payout,
+            F.burned,
+            self.investors.payout,
+        ):
             col[:] = 0.0
         P.demand[:] = 0
         F.picks[:] = -1
@@ -818,7 +862,7 @@ class MarketModel(mesa.Model):
             SubmissionSet(
                 F.r_stake[subs, slot].copy(),
                 F.trailing_corr[subs].copy(),
-                None,
+                self._model_prices(subs) if self.model_pools else None,
                 self._score_var(subs),
             )
         )
@@ -865,6 +909,7 @@ class MarketModel(mesa.Model):
         slot = self.t % self.ring
         old = (self.t - self.lag) % self.ring
         self.pnl_ring[old] = self.metamodel.close(old) if self.t > self.lag else 0.0
+        self._invest()
         if self.meta_sub[slot]:
             self.metamodel.open(
                 slot, self.meta_ring[slot], self.config.market.metamodel.position_fraction
@@ -945,6 +990,7 @@ class MarketModel(mesa.Model):
         )
         pos, _ = self._settle(subs, pos, taken, budget)
         F.payout[subs] += pos
+        self._pay_holders(subs, pos)
         F.burned[subs] += taken
         self._attribute(subs, slot, pos, taken, target)
         # learning: trailing score and the bandit's value of every feed used
@@ -1092,8 +1138,136 @@ class MarketModel(mesa.Model):
         self._judge(F, F.payoff, price, dyn)
         self._leave(P, "bond")
         self._leave(F, "stake")
+        if self.listings.enabled:
+            self._list_models()
         if dyn.enabled:
             self._enter(price, dyn)
+
+    # ------------------------------------------------------- model listings
+
+    def _model_price(self, i: int) -> float:
+        """Marketplace tokens per token of listed model ``i`` (its pool's spot price)."""
+        return self.exchange.price(self.model_pools[i])
+
+    def _model_prices(self, subs: np.ndarray) -> np.ndarray:
+        """Each submission's model price in tokens; 0 for models that are not listed."""
+        listed = self.forecasters.listed[subs]
+        prices = np.array([self._model_price(i) for i in range(len(self.model_pools))])
+        return np.where(listed >= 0, prices[np.maximum(listed, 0)], 0.0)
+
+    def _model_value(self, accounts: np.ndarray) -> np.ndarray:
+        """Marketplace tokens each account would get by selling its model tokens.
+
+        Holdings are valued at what selling them into the model's pool would pay (fee
+        and price impact included), not at the spot price, which would overstate a
+        position that is large against the pool's liquidity.
+        """
+        out = np.zeros(accounts.size)
+        for i, pool in enumerate(self.model_pools):
+            units = self.ledger.balances(accounts, self.model_assets[i])
+            if units.any():
+                x, y = self.exchange.reserves(pool)
+                out += amm.amount_out(units, x, y, self.exchange.fee)
+        return out
+
+    def _list_models(self) -> None:
+        """Developers with a positive track record list their models, best first.
+
+        Listing mints ``supply`` model tokens to the developer, which opens the model's
+        pool with ``pool_fraction`` of them against ``pool_tokens`` of its tokens.
+        """
+        F, L, cfg = self.forecasters, self.ledger, self.listings
+        free = cfg.max_models - len(self.model_pools)
+        if free <= 0:
+            return
+        ok = (
+            (F.kind == DEVELOPER)
+            & (F.status == ACTIVE)
+            & (F.listed < 0)
+            & (F.resolved >= cfg.min_resolved)
+            & (F.trailing_corr > 0)
+        )
+        rows = np.flatnonzero(ok)
+        if rows.size == 0:
+            return
+        rows = rows[L.balances(F.wallet[rows], "token") >= cfg.pool_tokens]
+        rows = rows[np.argsort(-F.trailing_corr[rows], kind="stable")][:free]
+        for j in rows:
+            i = len(self.model_pools)
+            name = self.model_assets[i]
+            wallet = int(F.wallet[j])
+            L.transfer(L.MINT, wallet, name, cfg.supply, phase="adapt", reason="listing")
+            pool = self.exchange.create_pool(
+                name,
+                "token",
+                cfg.supply * cfg.pool_fraction,
+                cfg.pool_tokens,
+                phase="adapt",
+                funder=wallet,
+            )
+            self.model_pools.append(pool)
+            self.model_owner = np.append(self.model_owner, j)
+            F.listed[j] = i
+        self._round["listings"] = int(rows.size)
+
+    def _pay_holders(self, subs: np.ndarray, pos: np.ndarray) -> None:
+        """``holder_share`` of a listed model's positive payout goes to its token holders.
+
+        Pro rata to holdings over every account; the developer keeps the part its own
+        holdings earn, and the pool's part stays in the pool (it lifts the price).
+        """
+        if not self.model_pools:
+            return
+        F, L = self.forecasters, self.ledger
+        listed = F.listed[subs]
+        paying = np.flatnonzero((listed >= 0) & (pos > 0))
+        accounts = np.arange(2, L.n_accounts)  # every account but mint and burn
+        for r in paying:
+            i, dev = int(listed[r]), int(F.wallet[subs[r]])
+            held = L.balances(accounts, self.model_assets[i])
+            held[accounts == dev] = 0.0  # its own share simply stays with the developer
+            total = L.supply(self.model_assets[i])
+            amount = self.listings.holder_share * pos[r] * held / total
+            hit = amount > 0
+            L.transfer(
+                dev, accounts[hit], "token", amount[hit], phase="resolve", reason="holder_payout"
+            )
+            F.spent[subs[r]] += amount.sum()
+            V = self.investors
+            V.payout += (
+                self.listings.holder_share
+                * pos[r]
+                * L.balances(V.wallet, self.model_assets[i])
+                / total
+            )
+
+    def _invest(self) -> None:
+        """Investors sell models that stopped scoring and buy the best listed model."""
+        V, F, L = self.investors, self.forecasters, self.ledger
+        if not self.model_pools or len(V) == 0:
+            return
+        owners = self.model_owner
+        good = (F.trailing_corr[owners] > 0) & (F.status[owners] == ACTIVE)
+        best = int(np.argmax(np.where(good, F.trailing_corr[owners], -np.inf)))
+        rate = self.config.population.investors.rebalance
+        for v in np.flatnonzero(V.status == ACTIVE):  # investors are few; each trades alone
+            w = int(V.wallet[v])
+            for i in np.flatnonzero(~good):
+                units = L.balance(w, self.model_assets[i])
+                if units > 0:
+                    self.exchange.swap(
+                        w,
+                        self.model_pools[i],
+                        self.model_assets[i],
+                        units,
+                        phase="trade",
+                        reason="investor_sell",
+                    )
+            spend = rate * L.balance(w, "token")
+            if good[best] and spend > 0:
+                self.exchange.swap(
+                    w, self.model_pools[best], "token", spend, phase="trade", reason="investor_buy"
+                )
 
     def _judge(self, cols: Columns, payoff: np.ndarray, price: float, dyn) -> None:
         """Update return averages and losing streaks; start the exit of sustained losers."""
@@ -1215,6 +1389,8 @@ class MarketModel(mesa.Model):
             "active_provider": int((P.status == ACTIVE).sum()),
             "active_developer": int((live_f & (F.kind == DEVELOPER)).sum()),
             "active_free_rider": int((live_f & (F.kind == FREE_RIDER)).sum()),
+            "active_investor": int((self.investors.status == ACTIVE).sum()),
+            "listed_models": len(self.model_pools),
         }
         self.model_rows.append(row)
         self._record_agents()
@@ -1258,11 +1434,32 @@ class MarketModel(mesa.Model):
                     "spent": F.spent[f].copy(),
                     "payoff": F.payoff[f].copy(),
                     "score": np.where(F.resolved[f] > 0, F.trailing_corr[f], np.nan),
+                    "model_tokens": self._model_value(F.wallet[f]),
+                }
+            )
+        V = self.investors
+        if len(V):
+            chunks.append(
+                {
+                    "id": V.agent_id.copy(),
+                    "type": np.full(len(V), 3, np.int8),
+                    "active": V.status == ACTIVE,
+                    "tokens": L.balances(V.wallet, "token"),
+                    "stake": np.zeros(len(V)),
+                    "usd": L.balances(V.wallet, "usd"),
+                    "revenue": np.zeros(len(V)),
+                    "payout": V.payout.copy(),
+                    "burned": np.zeros(len(V)),
+                    "spent": np.zeros(len(V)),
+                    "payoff": V.payout.copy(),
+                    "score": np.full(len(V), np.nan),
+                    "model_tokens": self._model_value(V.wallet),
                 }
             )
         for c in chunks:
             c["round"] = np.full(c["id"].size, self.t, np.int32)
-            c["wealth"] = (c["tokens"] + c["stake"]) * price + c["usd"]
+            c.setdefault("model_tokens", np.zeros(c["id"].size))
+            c["wealth"] = (c["tokens"] + c["stake"] + c["model_tokens"]) * price + c["usd"]
             self.agent_chunks.append(c)
 
     # ------------------------------------------------------------ summary
@@ -1287,7 +1484,12 @@ class MarketModel(mesa.Model):
             np.where(
                 F.status == GONE,
                 F.final_wealth,
-                (L.balances(F.wallet, "token") + L.balances(F.stake, "token")) * price
+                (
+                    L.balances(F.wallet, "token")
+                    + L.balances(F.stake, "token")
+                    + self._model_value(F.wallet)
+                )
+                * price
                 + L.balances(F.wallet, "usd"),
             )
             if len(F)
@@ -1296,4 +1498,9 @@ class MarketModel(mesa.Model):
         for kind, name in KIND_NAMES.items():
             m = F.kind == kind
             out[name] = (fw[m], F.capital[m])
+        V = self.investors
+        vw = (L.balances(V.wallet, "token") + self._model_value(V.wallet)) * price + L.balances(
+            V.wallet, "usd"
+        )
+        out["investor"] = (vw, V.capital.copy())
         return out

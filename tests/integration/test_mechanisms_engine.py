@@ -179,3 +179,66 @@ def test_curation_reserve_matches_the_curves():
     assert m.ledger.balance(m.curation, "token") == pytest.approx(reserve)
     held = m.shares[: len(m.forecasters), : len(m.providers)].sum(axis=0)
     np.testing.assert_array_equal(held, m.providers.curation)
+
+
+LISTED = [
+    "run.rounds=30",
+    "market.listings.enabled=true",
+    "market.listings.min_resolved=3",
+    "population.investors.count=4",
+]
+
+
+def test_model_listings_pools_holders_and_investors():
+    from sim.model import MarketModel
+
+    m = MarketModel(load_scenario("small", LISTED))
+    for _ in range(30):
+        m.step()
+    assert m.model_pools, "some developer listed its model"
+    L = m.ledger
+    cfg = m.config.market.listings
+    for i, pool in enumerate(m.model_pools):
+        asset = m.model_assets[i]
+        assert L.supply(asset) == pytest.approx(cfg.supply)  # minted once, never burned
+        assert m.exchange.price(pool) > 0
+        owner = m.forecasters.listed == i
+        assert owner.sum() == 1
+    led = L.to_frame()
+    assert led.loc[led["reason"] == "investor_buy", "amount"].sum() > 0
+    assert led.loc[led["reason"] == "holder_payout", "amount"].sum() > 0
+    L.check_invariants(full=True)
+
+
+def test_holders_receive_their_pro_rata_share():
+    # one listed model, a holder with a known stake in it: it gets holder_share * payout
+    from sim.model import MarketModel
+
+    m = MarketModel(load_scenario("small", LISTED))
+    for _ in range(30):
+        m.step()
+        if m.model_pools:
+            break
+    i, L = 0, m.ledger
+    row = int(np.flatnonzero(m.forecasters.listed == i)[0])
+    inv = int(m.investors.wallet[0])
+    L.transfer(
+        m.forecasters.wallet[row], inv, m.model_assets[i], 100.0, phase="adapt", reason="test"
+    )
+    before = L.balance(inv, "token")
+    m._pay_holders(np.array([row]), np.array([8.0]))
+    share = 100.0 / L.supply(m.model_assets[i])
+    assert L.balance(inv, "token") - before == pytest.approx(
+        m.config.market.listings.holder_share * 8.0 * share
+    )
+
+
+def test_price_weighted_aggregation_reads_model_prices():
+    from mechanisms.base import SubmissionSet
+
+    res = run(load_scenario("small", [*LISTED, "mechanisms.aggregation.name=price_weighted"]))
+    assert res.model["listed_models"].iloc[-1] > 0
+    assert "investor" in res.summary["roi_by_type"]
+    rule = load_all()["aggregation"].build("price_weighted")
+    w = rule.weights(SubmissionSet(np.ones(3), np.zeros(3), np.array([1.0, 3.0, 0.0])))
+    np.testing.assert_allclose(w, [0.25, 0.75, 0.0])
