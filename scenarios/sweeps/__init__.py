@@ -1,0 +1,1 @@
+"""Sweep files that compare the rules of each mechanism family on the baseline economy."""
