@@ -77,17 +77,20 @@ class CommitReveal:
 
     Formula: ``visible_before_close = False``. A submitter publishes ``commit(p, salt)``
     before the round closes and reveals ``(p, salt)`` within ``reveal_window`` rounds
-    after it; the reveal is valid iff ``verify_reveal`` holds. Each submitter misses
-    the window (or reveals something that does not verify) independently with
-    probability ``miss_probability``: ``valid_i = u_i >= miss_probability`` with ``u_i``
-    uniform on [0, 1). A submission without a valid reveal is not scored and forfeits
-    ``forfeit * stake``.
+    after it; the reveal is valid iff ``verify_reveal`` holds. In each round of the
+    window a pending reveal fails independently with probability ``miss_probability``,
+    so a submission misses the whole window with ``q = miss_probability **
+    reveal_window``: ``valid_i = u_i >= q`` with ``u_i`` uniform on [0, 1). A submission
+    without a valid reveal is not scored and forfeits ``forfeit * stake``.
 
     Source: the sealed-bid commit-reveal of the ENS auction registrar (EIP-162,
     ``HashRegistrarSimplified.sol``: bids are hashes during the bidding period and
     must be revealed in the 48-hour reveal period; an unrevealed bid gets back only
     0.5 % of its deposit, so ``forfeit`` defaults to 0.995). Deliberate difference:
-    a missed reveal is drawn at random (lateness, lost salts) rather than chosen.
+    a missed reveal is drawn at random (lateness, lost salts) rather than chosen, and the
+    engine resolves the reveal within the round (the window only sets the miss chance)
+    instead of hashing every prediction; :func:`commit` and :func:`verify_reveal` are the
+    commitment itself, for users who model reveals one by one.
     """
 
     @dataclass(frozen=True, config=PARAMS_CONFIG)
@@ -125,4 +128,5 @@ class CommitReveal:
 
     def reveal_outcome(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Which of ``n`` submissions reveal validly; always draws ``n`` uniforms."""
-        return rng.random(int(n)) >= self.params.miss_probability
+        miss = self.params.miss_probability**self.params.reveal_window
+        return rng.random(int(n)) >= miss

@@ -823,6 +823,8 @@ class MarketModel(mesa.Model):
         subs, sub_preds, fee, sub_times = subs[can], sub_preds[can], fee[can], sub_times[can]
         L.transfer(F.wallet[subs], self.fees, "token", fee, phase="submit", reason="fees")
         np.add.at(F.spent, subs, fee)
+        hosted = self._host_models(subs)
+        subs, sub_preds, sub_times = subs[hosted], sub_preds[hosted], sub_times[hosted]
         self._stake(subs)
         stake = L.balances(F.stake[subs], "token")
         F.r_pred[subs, slot] = sub_preds
@@ -830,6 +832,27 @@ class MarketModel(mesa.Model):
         F.r_stake[subs, slot] = stake
         F.r_picks[subs, slot] = F.picks[subs]
         F.r_time[subs, slot] = sub_times
+
+    def _host_models(self, subs: np.ndarray) -> np.ndarray:
+        """Developers pay the hosting rule for their models (weights and predictions).
+
+        Returns which submissions can be fetched: a model whose developer cannot pay to
+        pin it, or that the hosting network cannot serve this round, is not submitted.
+        """
+        F, L = self.forecasters, self.ledger
+        size = (self.K * self.k + self.A) * 8.0
+        out = self.rules["hosting"].host(
+            HostingInput(
+                np.full(subs.size, size), np.ones(subs.size, bool), np.full(subs.size, size)
+            ),
+            self.streams.mechanisms,
+        )
+        fees = np.asarray(out.fees, float)
+        can = L.balances(F.wallet[subs], "token") >= fees - 1e-12
+        fees = np.where(can, fees, 0.0)
+        L.transfer(F.wallet[subs], self.fees, "token", fees, phase="submit", reason="hosting")
+        np.add.at(F.spent, subs, fees)
+        return can & np.asarray(out.available, bool)
 
     def _stake(self, rows: np.ndarray) -> None:
         """Move each submitter's stake toward ``stake_fraction`` of its token wealth.

@@ -424,11 +424,16 @@ def test_commit_reveal_rule():
     rule = make("submission", "commit_reveal", miss_probability=0.2, forfeit=0.5, reveal_window=2)
     assert rule.visible_before_close() is False
     assert make("submission", "open").visible_before_close() is True
-    # valid_i = u_i >= 0.2 with u drawn from the generator, n draws
+    # a reveal fails in each of the window's 2 rounds with chance 0.2, so it misses the
+    # window with 0.2 ** 2 = 0.04: valid_i = u_i >= 0.04, n draws
     ok = rule.reveal_outcome(8, np.random.default_rng(5))
-    np.testing.assert_array_equal(ok, np.random.default_rng(5).random(8) >= 0.2)
+    np.testing.assert_array_equal(ok, np.random.default_rng(5).random(8) >= 0.04)
     big = rule.reveal_outcome(200_000, np.random.default_rng(1))
-    assert big.mean() == pytest.approx(0.8, abs=0.005)
+    assert big.mean() == pytest.approx(0.96, abs=0.003)
+    one = make("submission", "commit_reveal", miss_probability=0.2, reveal_window=1)
+    assert one.reveal_outcome(200_000, np.random.default_rng(1)).mean() == pytest.approx(
+        0.8, abs=0.005
+    )
     assert (
         make("submission", "commit_reveal", miss_probability=0.0)
         .reveal_outcome(50, np.random.default_rng(0))
