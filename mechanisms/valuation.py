@@ -128,8 +128,11 @@ class CorrGame(Game):
     For game ``b`` with vectors ``x_{b,i}`` (A,) and weights ``w_{b,i} >= 0``::
 
         mean_w(S) = sum_{i in S} w_i x_i / sum_{i in S} w_i     if sum_{i in S} w_i > 0
-                  = sum_{i in S} x_i / |S|                       otherwise (equal weights)
-        U(S) = numerai_corr(mean_w(S), target),     U(empty) = 0
+        U(S) = numerai_corr(mean_w(S), target);   U(S) = 0 if sum_{i in S} w_i = 0
+
+    A player of weight 0 does not move the metamodel, so it is a null player and is
+    valued 0 (Shapley's null-player axiom). Only when every weight of a game is 0 does
+    the game fall back to equal weights.
 
     ``numerai_corr`` is :func:`mechanisms.scoring.numerai_corr_rows` (ranks, normal
     quantiles, 1.5 power, Pearson). ``X`` is (n, A) or (B, n, A); ``weights`` (n,) or
@@ -145,20 +148,15 @@ class CorrGame(Game):
         else:
             w = np.asarray(weights, dtype=float)
             w = np.broadcast_to(w if w.ndim == 2 else w[None], (self.batch, self.n))
-        self.w = np.maximum(w, 0.0)
+        w = np.maximum(w, 0.0).copy()
+        w[~(w > 0).any(axis=1)] = 1.0  # a game with no weight at all: equal weights
+        self.w = w
         self.wX = self.w[:, :, None] * self.X
-        # with every weight positive, sum_{i in S} w_i = 0 only for the empty coalition,
-        # whose aggregate is 0 either way: the equal-weight sums are not needed
-        self.need_x = not bool((self.w > 0).all())
 
-    def _score(self, num_w, den_w, num_x, count) -> np.ndarray:
+    def _score(self, num_w, den_w) -> np.ndarray:
         """numerai_corr of the aggregates ``(..., A)`` given running sums."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            agg = np.where(
-                (den_w > 0)[..., None],
-                num_w / den_w[..., None],
-                num_x / np.maximum(count, 1)[..., None],
-            )
+            agg = np.where((den_w > 0)[..., None], num_w / den_w[..., None], 0.0)
         shape = agg.shape[:-1]
         return numerai_corr_rows(agg.reshape(-1, self.A), self.target).reshape(shape)
 
@@ -171,36 +169,27 @@ class CorrGame(Game):
             mk = masks[lo : lo + step].astype(float)
             num_w = np.matmul(mk[None], self.wX)  # (B, m, A)
             den_w = mk @ self.w.T  # (m, B)
-            num_x = np.matmul(mk[None], self.X) if self.need_x else 0.0 * num_w
-            count = np.broadcast_to(mk.sum(axis=1)[None], (self.batch, mk.shape[0]))
-            out[:, lo : lo + step] = self._score(num_w, den_w.T, num_x, count)
+            out[:, lo : lo + step] = self._score(num_w, den_w.T)
         return out
 
     def pair_values(self, rows: np.ndarray, masks: np.ndarray) -> np.ndarray:
         mk = np.asarray(masks, dtype=float)
         num_w = np.einsum("mn,mna->ma", mk, self.wX[rows])
-        num_x = np.einsum("mn,mna->ma", mk, self.X[rows]) if self.need_x else 0.0 * num_w
         den_w = np.einsum("mn,mn->m", mk, self.w[rows])
-        return self._score(num_w, den_w, num_x, mk.sum(axis=1))
+        return self._score(num_w, den_w)
 
     def start(self, rows: np.ndarray) -> object:
         m = rows.shape[0]
-        return (np.zeros((m, self.A)), np.zeros(m), np.zeros((m, self.A)), np.zeros(m))
+        return (np.zeros((m, self.A)), np.zeros(m))
 
     def walk(self, state: object, rows: np.ndarray, players: np.ndarray) -> tuple:
         """Running sums along each permutation: O(m c A) instead of O(m c n A)."""
-        sw, sd, sx, sc = state
-        m, c = players.shape
+        sw, sd = state
         r = rows[:, None]
         num_w = sw[:, None] + np.cumsum(self.wX[r, players], axis=1)
         den_w = sd[:, None] + np.cumsum(self.w[r, players], axis=1)
-        if self.need_x:
-            num_x = sx[:, None] + np.cumsum(self.X[r, players], axis=1)
-        else:
-            num_x = np.zeros_like(num_w)
-        count = sc[:, None] + np.arange(1, c + 1)[None]
-        vals = self._score(num_w, den_w, num_x, count)
-        return vals, (num_w[:, -1], den_w[:, -1], num_x[:, -1], count[:, -1])
+        vals = self._score(num_w, den_w)
+        return vals, (num_w[:, -1], den_w[:, -1])
 
 
 class LinearGame(Game):

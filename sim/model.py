@@ -211,6 +211,7 @@ class MarketModel(mesa.Model):
                 "r_stake": (np.float64, (self.ring,), 0.0),
                 "r_weight": (np.float64, (self.ring,), 0.0),
                 "r_time": (np.float64, (self.ring,), 0.0),
+                "r_wts": (np.float64, (self.ring, self.K * self.k), 0.0),
                 "r_picks": (np.int64, (self.ring, self.K), -1),
             },
             capacity=n_f,
@@ -602,37 +603,57 @@ class MarketModel(mesa.Model):
         self._trade_shares(buyers, using & ~held, sell=False)
 
     def _trade_shares(self, rows: np.ndarray, mask: np.ndarray, sell: bool) -> None:
-        """Sell (or buy) one curation share for every True of ``mask`` (rows x feeds)."""
+        """Sell (or buy) one curation share for every True of ``mask`` (rows x feeds).
+
+        Buyers are priced as one batch per feed; a buyer that cannot pay for all its new
+        shares buys none, and the batch is priced again without it (a smaller batch
+        costs less per share on a rising curve, so the rest can still pay).
+        """
         F, P, L = self.forecasters, self.providers, self.ledger
         if not mask.any():
             return
-        p = self.rules["pricing"].params
-        counts = mask.sum(axis=0).astype(float)
-        supply = P.curation
-        after = supply - counts if sell else supply + counts
-        batch = np.abs(
-            curve_reserve(p.slope, p.exponent, after) - curve_reserve(p.slope, p.exponent, supply)
-        )
-        unit = np.divide(batch, counts, out=np.zeros_like(batch), where=counts > 0)
         r, f = np.nonzero(mask)
-        who, amount = rows[r], unit[f]
+        who = rows[r]
+        supply = P.curation.copy()
+        while True:
+            unit, counts = self._share_price(f, supply, sell)
+            amount = unit[f]
+            if sell:
+                break
+            cum = np.zeros(len(F))
+            np.add.at(cum, who, amount)
+            ok = L.balances(F.wallet[who], "token") >= cum[who] - 1e-12
+            if ok.all():
+                break
+            who, f = who[ok], f[ok]
         if sell:
             L.transfer(
                 self.curation, F.wallet[who], "token", amount, phase="buy", reason="curation_sell"
             )
             np.add.at(F.spent, who, -amount)
         else:
-            cum = np.zeros(len(F))  # a buyer that cannot pay for all its new shares buys none
-            np.add.at(cum, who, amount)
-            ok = L.balances(F.wallet[who], "token") >= cum[who]
-            who, f, amount = who[ok], f[ok], amount[ok]
             L.transfer(
                 F.wallet[who], self.curation, "token", amount, phase="buy", reason="curation_buy"
             )
             np.add.at(F.spent, who, amount)
-            counts = np.bincount(f, minlength=len(P)).astype(float)
         self.shares[who, f] = not sell
         P.curation[:] = supply - counts if sell else supply + counts
+
+    def _share_price(
+        self, feeds: np.ndarray, supply: np.ndarray, sell: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Average price per share of a batch moving each feed's supply along its curve.
+
+        ``|R(S +- m) - R(S)| / m`` with ``R`` the curve's reserve and ``m`` the shares of
+        that feed in the batch; returns the per-feed price and counts.
+        """
+        p = self.rules["pricing"].params
+        counts = np.bincount(feeds, minlength=supply.size).astype(float)
+        after = supply - counts if sell else supply + counts
+        batch = np.abs(
+            curve_reserve(p.slope, p.exponent, after) - curve_reserve(p.slope, p.exponent, supply)
+        )
+        return np.divide(batch, counts, out=np.zeros_like(batch), where=counts > 0), counts
 
     def _auction(
         self, buyers: np.ndarray, wanted: np.ndarray, budgets: np.ndarray
@@ -832,6 +853,7 @@ class MarketModel(mesa.Model):
         F.r_stake[subs, slot] = stake
         F.r_picks[subs, slot] = F.picks[subs]
         F.r_time[subs, slot] = sub_times
+        F.r_wts[subs, slot] = F.weights[subs]  # the model behind each submission
 
     def _host_models(self, subs: np.ndarray) -> np.ndarray:
         """Developers pay the hosting rule for their models (weights and predictions).
@@ -910,7 +932,8 @@ class MarketModel(mesa.Model):
         ok = np.asarray(rule.reveal_outcome(subs.size, self.streams.mechanisms), bool)
         missed = subs[~ok]
         if missed.size:
-            forfeit = rule.params.forfeit * L.balances(F.stake[missed], "token")
+            at_risk = np.minimum(F.r_stake[missed, slot], L.balances(F.stake[missed], "token"))
+            forfeit = rule.params.forfeit * at_risk
             L.transfer(
                 F.stake[missed],
                 L.BURN,
@@ -921,6 +944,7 @@ class MarketModel(mesa.Model):
             )
             F.burned[missed] += forfeit
             F.r_sub[missed, slot] = False
+            F.r_stake[missed, slot] = 0.0
             self._round["missed_reveals"] = int(missed.size)
         return subs[ok]
 
@@ -984,7 +1008,9 @@ class MarketModel(mesa.Model):
         self._round["meta_corr"] = numerai_corr(meta, target)
         corr = numerai_corr_rows(preds, target)
         mmc = correlation_contribution_rows(preds, meta, target)
-        at_risk = F.r_stake[subs, slot]
+        stake_now = L.balances(F.stake[subs], "token")
+        # stake lost since submission (slashes in other open rounds) is no longer at risk
+        at_risk = np.minimum(F.r_stake[subs, slot], stake_now)
         budget = sc.market.round_budget * L.balance(self.treasury, "token")
         pay = np.asarray(
             self.rules["reward"].payouts(
@@ -1006,11 +1032,14 @@ class MarketModel(mesa.Model):
             dtype=float,
         )
         pos = np.maximum(pay, 0.0)
-        stake_now = L.balances(F.stake[subs], "token")
         rule = self.rules["slashing"]
         taken = np.clip(
             np.asarray(rule.slash(SlashInput(pay, stake_now, corr, mmc)), float), 0, stake_now
         )
+        if getattr(self.rules["reward"], "funded_by_slashes", False):
+            # the rule's own forfeits (losers' deposits) are collected whatever the
+            # slashing rule: they are what its winners are paid from
+            taken = np.maximum(taken, np.minimum(np.maximum(-pay, 0.0), stake_now))
         pos, _ = self._settle(subs, pos, taken, budget)
         F.payout[subs] += pos
         self._pay_holders(subs, pos)
@@ -1045,7 +1074,9 @@ class MarketModel(mesa.Model):
         treasury only for the rest. A slashing rule whose ``destination`` is
         ``positive_contributors`` shares what is left in escrow among the submissions
         with positive payouts, pro rata; otherwise what is left is burned. The treasury
-        never pays more than it holds (payouts are scaled down pro rata).
+        never pays more than it holds (payouts are scaled down pro rata). A self-funded
+        rule always collects its losers' forfeits, and what its winners do not take goes
+        back to the treasury.
         """
         F, L = self.forecasters, self.ledger
         L.transfer(F.stake[subs], self.escrow, "token", taken, phase="resolve", reason="slash")
@@ -1089,6 +1120,17 @@ class MarketModel(mesa.Model):
                 reason="slash_redistribution",
             )
             paid = paid + share
+        elif rest > 0 and getattr(self.rules["reward"], "funded_by_slashes", False):
+            # forfeits nobody took return to the contract (0xDeCA10B: anyone may take
+            # what remains after the longer window; here the treasury does)
+            L.transfer(
+                self.escrow,
+                self.treasury,
+                "token",
+                rest,
+                phase="resolve",
+                reason="forfeit_to_treasury",
+            )
         elif rest > 0:
             L.transfer(self.escrow, L.BURN, "token", rest, phase="resolve", reason="slash_burn")
         return paid, rest
@@ -1105,7 +1147,10 @@ class MarketModel(mesa.Model):
         """
         gain = float(getattr(self.rules["attribution"].params, "gain_share", 0.0))
         frac = float(getattr(self.rules["slashing"].params, "cascade_to_providers", 0.0))
-        due_gain = gain * pos
+        # royalties come out of the developer's wallet, never more than it holds
+        due_gain = np.minimum(
+            gain * pos, self.ledger.balances(self.forecasters.wallet[subs], "token")
+        )
         due_loss = frac * taken
         if not (due_gain.any() or due_loss.any()):
             return
@@ -1113,7 +1158,7 @@ class MarketModel(mesa.Model):
         picks = F.r_picks[subs, slot]
         shares = np.asarray(
             self.rules["attribution"].attribute(
-                AttributionInput(picks, F.weights[subs], self.resolved_feeds, target)
+                AttributionInput(picks, F.r_wts[subs, slot], self.resolved_feeds, target)
             ),
             float,
         )
@@ -1251,6 +1296,8 @@ class MarketModel(mesa.Model):
             held[accounts == dev] = 0.0  # its own share simply stays with the developer
             total = L.supply(self.model_assets[i])
             amount = self.listings.holder_share * pos[r] * held / total
+            scale = min(1.0, L.balance(dev, "token") / max(amount.sum(), 1e-300))
+            amount *= scale
             hit = amount > 0
             L.transfer(
                 dev, accounts[hit], "token", amount[hit], phase="resolve", reason="holder_payout"
@@ -1258,7 +1305,8 @@ class MarketModel(mesa.Model):
             F.spent[subs[r]] += amount.sum()
             V = self.investors
             V.payout += (
-                self.listings.holder_share
+                scale
+                * self.listings.holder_share
                 * pos[r]
                 * L.balances(V.wallet, self.model_assets[i])
                 / total

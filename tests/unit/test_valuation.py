@@ -104,10 +104,32 @@ def test_corr_game_matches_its_definition():
             assert u == 0.0
             continue
         ws = w[mask]
-        meta = ws @ G[mask] / ws.sum() if ws.sum() > 0 else G[mask].mean(axis=0)
-        assert u == pytest.approx(numerai_corr(meta, t), abs=1e-12)
-    # the zero-weight submission alone: equal weights, i.e. its own CORR
-    assert got[0b00010] == pytest.approx(numerai_corr(P[1], t), abs=1e-12)
+        expected = numerai_corr(ws @ G[mask] / ws.sum(), t) if ws.sum() > 0 else 0.0
+        assert u == pytest.approx(expected, abs=1e-12)
+    # the zero-weight submission alone moves no metamodel: U = 0
+    assert got[0b00010] == 0.0
+
+
+def test_zero_weight_submission_is_a_null_player():
+    # a submission without weight does not change the metamodel, so Shapley, Banzhaf
+    # and leave-one-out all value it 0, however good its predictions
+    from mechanisms.valuation import exact_banzhaf, exact_shapley, leave_one_out
+
+    P, w, t = signal_round(5, A=30, seed=3)
+    P[2] = t  # a perfect prediction...
+    w[2] = 0.0  # ...that nobody weights
+    game = metamodel_game(P, w, t)
+    assert exact_shapley(game)[2] == pytest.approx(0.0, abs=1e-12)
+    assert exact_banzhaf(game)[2] == pytest.approx(0.0, abs=1e-12)
+    assert leave_one_out(game)[2] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_game_with_no_weight_falls_back_to_equal_weights():
+    P, w, t = signal_round(3, A=30, seed=4)
+    game = metamodel_game(P, np.zeros(3), t)
+    G = rank_gaussianize_rows(P)
+    full = game.values(np.ones((1, 3), bool))[0, 0]
+    assert full == pytest.approx(numerai_corr(G.mean(axis=0), t), abs=1e-12)
 
 
 def test_corr_game_pair_values_and_walk_agree_with_values():
