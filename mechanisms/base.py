@@ -24,8 +24,11 @@ round's slashed stake first). A privacy rule also carries the class attribute
 Claims a rule may declare (checked for every registered rule by
 ``tests/unit/test_registry_contract.py``):
 ``sybil_proof`` — splitting one submission into k identical ones with the stake divided
-leaves the total payout unchanged; ``budget_balanced`` — positive payouts sum to at most
-``ResolvedRound.budget``.
+leaves the total payout unchanged (checked with the metamodel held fixed, i.e. under
+stake-weighted aggregation); ``budget_balanced`` — positive payouts sum to at most
+``ResolvedRound.budget`` (for the value rules this is a property of how values become
+tokens, not of the valuation: Banzhaf and LOO values themselves are not efficient);
+``only_on_loss`` (slashing) — nothing is taken behind a payout >= 0.
 """
 
 from __future__ import annotations

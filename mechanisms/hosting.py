@@ -2,8 +2,9 @@
 
 Contract: ``host(h: HostingInput, rng) -> HostingOutcome``: for each of ``m`` items, the
 tokens its owner pays this round (``fees >= 0``) and whether it can be fetched this
-round (``available``). ``h.sizes`` are the bytes the item occupies this round (for a
-feed, the rows it serves this round; for a model, its current weights); ``h.pinned``
+round (``available``). ``h.sizes`` are the bytes the item occupies (for a feed, its
+archive over the training window; for a model, its weights and predictions) and
+``h.new_bytes`` the bytes written this round (what on-chain storage charges); ``h.pinned``
 says whether someone pays to keep it (only ``ipfs`` depends on it: on chain data needs
 no pinning and the secure nodes are paid by the listing itself).
 

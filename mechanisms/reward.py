@@ -115,9 +115,13 @@ class Numerai:
     ``stake * corr`` capped at +-25 %: ``w_corr=1, w_mmc=0, clip=0.25`` with a
     large ``payout_target`` reproduces it.
 
-    Claims: sybil-proof (linear in stake; pf depends only on the total stake). Not
-    claimed budget-balanced: with an explicit ``payout_target`` above the budget the
-    positive payouts can exceed it, and burns happen outside any budget.
+    Claims: sybil-proof (linear in stake; pf depends only on the total stake), under
+    stake-weighted aggregation (with other weightings a split changes the metamodel and
+    hence MMC). Not claimed budget-balanced: pf bounds ``pf * total_at_risk`` by T, but
+    a payout of ``stake * pf * (w_corr * CORR + w_mmc * MMC)`` can exceed
+    ``stake * pf`` (weights above 1), so positive payouts can exceed the budget even with
+    ``payout_target`` None; burns happen outside any budget. The engine never pays more
+    than the treasury holds.
 
     Source: Numerai documentation (docs.numer.ai), "Staking": payout factor and the
     2024 payout formula; MECHANISMS.md, "Numerai (stake, score, burn)".
