@@ -329,3 +329,27 @@ def test_no_reward_on_stake_lost_since_submission():
         m.step()
     assert seen and all(seen)
     assert sum(row["missed_reveals"] for row in m.model_rows) > 0
+
+
+def test_auction_payments_lie_between_reserve_and_bid():
+    from sim.model import MarketModel
+
+    m = MarketModel(
+        load_scenario(
+            "small",
+            ["mechanisms.pricing.name=auction", "population.providers.slots=2"],
+        )
+    )
+    for _ in range(20):
+        m.step()
+    led = m.ledger.to_frame()
+    buys = led[led["reason"] == "data_purchase"]
+    assert len(buys) > 0
+    P = m.providers
+    names = {m.ledger.account_name(int(w)): i for i, w in enumerate(P.wallet)}
+    reserve = np.array([P.list_price[names[str(d)]] for d in buys["dst"]])
+    # a winner never pays less than the reserve, nor more than its bid: the reserve plus
+    # bid_per_corr per unit of estimated score (a bandit estimate of a corr, below 1)
+    cap = reserve + m.config.population.developers.bid_per_corr * 1.0
+    assert (buys["amount"].to_numpy() >= reserve - 1e-9).all()
+    assert (buys["amount"].to_numpy() <= cap + 1e-9).all()
