@@ -18,7 +18,8 @@ hosting       ``host(h: HostingInput, rng)``           :class:`HostingOutcome` p
 
 A reward rule may set the class attribute ``funded_by_slashes = True`` when its winners
 are paid from what its losers forfeit (the engine then pays positive payouts from the
-round's slashed stake first). A privacy rule also carries the class attribute
+round's slashed stake first). A verification rule sets ``takes_deposits`` when solvers
+put up a deposit per claim. A privacy rule also carries the class attribute
 ``leaks: bool`` (whether a buyer holds the raw data, which can then leak to free riders).
 
 Claims a rule may declare (checked for every registered rule by

@@ -5,7 +5,7 @@ Contract: ``verify(v: VerificationInput, rng) -> VerificationOutcome``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import numpy as np
 import pydantic
@@ -27,6 +27,9 @@ class NoVerification:
     scalable verification solution for blockchains": without verifiers a wrong
     result is never challenged); MECHANISMS.md, "Truebit".
     """
+
+    #: Whether solvers put up a deposit per claim (the engine escrows it).
+    takes_deposits: ClassVar[bool] = False
 
     @dataclass(frozen=True, config=PARAMS_CONFIG)
     class Params:
@@ -124,6 +127,9 @@ class Truebit:
     what moves (see :class:`mechanisms.base.VerificationOutcome`) and keeps a tally of the
     jackpot it believes is left.
     """
+
+    #: Whether solvers put up a deposit per claim (the engine escrows it).
+    takes_deposits: ClassVar[bool] = True
 
     @dataclass(frozen=True, config=PARAMS_CONFIG)
     class Params:

@@ -547,16 +547,13 @@ class MarketModel(mesa.Model):
                 cfg.exploration,
                 self.streams.market,
             )
-            if getattr(self.rules["pricing"], "auction", False):
+            auction = getattr(self.rules["pricing"], "auction", False)
+            if auction:
                 picks, paid = self._auction(buyers, picks, budgets)
             F.picks[buyers] = picks
             b_rows, b_slot = np.nonzero(picks >= 0)
             feeds = picks[b_rows, b_slot]
-            cost = (
-                P.price[feeds]
-                if not getattr(self.rules["pricing"], "auction", False)
-                else (paid[b_rows, feeds])
-            )
+            cost = paid[b_rows, feeds] if auction else P.price[feeds]
             L.transfer(
                 F.wallet[buyers[b_rows]],
                 P.wallet[feeds],
@@ -735,7 +732,7 @@ class MarketModel(mesa.Model):
             np.minimum(
                 self.config.population.developers.deposit, L.balances(F.wallet[rows], "token")
             )
-            if rule.name != "none"
+            if getattr(rule, "takes_deposits", False)
             else np.zeros(n)
         )
         L.transfer(F.wallet[rows], self.escrow, "token", deposit, phase="verify", reason="deposit")
@@ -1082,9 +1079,8 @@ class MarketModel(mesa.Model):
         L.transfer(F.stake[subs], self.escrow, "token", taken, phase="resolve", reason="slash")
         pool = float(taken.sum())
         want = float(pos.sum())
-        from_pool = (
-            min(pool, want) if getattr(self.rules["reward"], "funded_by_slashes", False) else 0.0
-        )
+        self_funded = getattr(self.rules["reward"], "funded_by_slashes", False)
+        from_pool = min(pool, want) if self_funded else 0.0
         from_treasury = min(want - from_pool, budget)
         paid = pos * ((from_pool + from_treasury) / want) if want > 0 else pos
         if from_pool > 0:
@@ -1120,7 +1116,7 @@ class MarketModel(mesa.Model):
                 reason="slash_redistribution",
             )
             paid = paid + share
-        elif rest > 0 and getattr(self.rules["reward"], "funded_by_slashes", False):
+        elif rest > 0 and self_funded:
             # forfeits nobody took return to the contract (0xDeCA10B: anyone may take
             # what remains after the longer window; here the treasury does)
             L.transfer(
