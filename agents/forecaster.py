@@ -101,6 +101,45 @@ def fit_ridge(
     return np.linalg.solve(a, b[..., None])[..., 0]
 
 
+def fit_ridge_gd(
+    gram: np.ndarray,
+    xty: np.ndarray,
+    cols: np.ndarray,
+    ridge: float,
+    rows: float,
+    epochs: int,
+    lr: float,
+) -> np.ndarray:
+    """Weights after ``epochs`` epochs of full-batch gradient descent on the ridge objective.
+
+    The secure protocols train by ``w <- w - lr (H w - b)`` from ``w = 0``, with
+    ``H = G[c, c] / rows + ridge I`` and ``b = X'y[c] / rows`` (the gradient of
+    ``||X w - y||^2 / (2 rows) + ridge ||w||^2 / 2``, as
+    :func:`mechanisms.privacy.mpc.ridge_gd`). Unrolled, ``w_E = sum_{t<E} (I - lr H)^t
+    lr b``; in the eigenbasis ``H = V diag(mu) V'`` this is
+    ``w_E = V diag((1 - (1 - lr mu)^E) / mu) V' b`` (``lr E`` where ``mu = 0``), which
+    gives every model's weights in one batched eigendecomposition instead of ``E``
+    matrix-vector products. It converges to :func:`fit_ridge` as ``E`` grows when
+    ``lr < 2 / max(mu)``.
+    """
+    n, m = cols.shape
+    if n == 0:
+        return np.zeros((0, m))
+    valid = cols >= 0
+    c = np.where(valid, cols, 0)
+    mask = valid[:, :, None] & valid[:, None, :]
+    h = np.where(mask, gram[c[:, :, None], c[:, None, :]], 0.0) / max(rows, 1.0)
+    h = h + np.eye(m)[None] * np.where(valid, ridge, 1.0)[:, None, :]
+    b = np.where(valid, xty[c], 0.0) / max(rows, 1.0)
+    mu, v = np.linalg.eigh(h)
+    small = np.abs(mu) < 1e-12
+    gain = np.where(
+        small, lr * epochs, (1.0 - (1.0 - lr * mu) ** epochs) / np.where(small, 1.0, mu)
+    )
+    coef = np.einsum("nij,ni->nj", v, b) * gain
+    return np.einsum("nij,nj->ni", v, coef)
+
+
 def predict(feeds: np.ndarray, picks: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Predictions (n, A) of linear models on feeds ``(P, A, k)`` chosen by ``picks`` (n, K).
 

@@ -11,7 +11,7 @@ slashing      ``slash(s: SlashInput)``                 tokens taken from each st
 aggregation   ``weights(s: SubmissionSet)``            metamodel weights (>= 0, sum 1)
 pricing       ``prices(m: FeedMarket)``                price per feed for this round (> 0)
 verification  ``verify(v: VerificationInput, rng)``    :class:`VerificationOutcome`
-privacy       ``training_cost(rows, features)``        :class:`ComputeCost` of one training
+privacy       ``training_cost(j: TrainingJob)``        :class:`ComputeCost` per trainer
 submission    ``visible_before_close()``               whether others see predictions early
 attribution   ``attribute(a: AttributionInput)``       each model's split over its feeds
 hosting       ``host(h: HostingInput, rng)``           :class:`HostingOutcome` per item
@@ -19,8 +19,11 @@ hosting       ``host(h: HostingInput, rng)``           :class:`HostingOutcome` p
 A reward rule may set the class attribute ``funded_by_slashes = True`` when its winners
 are paid from what its losers forfeit (the engine then pays positive payouts from the
 round's slashed stake first). A verification rule sets ``takes_deposits`` when solvers
-put up a deposit per claim. A privacy rule also carries the class attribute
-``leaks: bool`` (whether a buyer holds the raw data, which can then leak to free riders).
+put up a deposit per claim. A privacy rule also carries the class attributes
+``leaks: bool`` (whether a buyer holds the raw data, which can then leak to free riders)
+and ``secure: bool`` (the model is trained inside a secure protocol that the engine
+prices and times against the round's deadline), and a ``perturb(feeds, rng)`` method
+(what buyers receive); see :mod:`mechanisms.privacy.rules`.
 
 Claims a rule may declare (checked for every registered rule by
 ``tests/unit/test_registry_contract.py``):
@@ -182,9 +185,21 @@ class VerificationOutcome:
 
 
 @dataclass(frozen=True)
-class ComputeCost:
-    """The cost of one secure (or plain) computation."""
+class TrainingJob:
+    """One round's training and scoring work, one entry of ``feeds`` per trainer."""
 
-    seconds: float = 0.0  # wall-clock latency
-    bytes_sent: float = 0.0  # network traffic
-    fee: float = 0.0  # tokens charged to the developer
+    rows: int  # samples in the training window
+    feeds: np.ndarray  # (n,) int: feeds (providers' blocks) each trainer's model uses
+    feed_dim: int  # columns per feed
+    assets: int  # samples scored this round (the live cross-section)
+    ridge: float  # the ridge penalty lam of the objective
+
+
+@dataclass(frozen=True)
+class ComputeCost:
+    """The cost of one secure (or plain) computation; arrays hold one entry per trainer."""
+
+    seconds: float | np.ndarray = 0.0  # latency: compute + rounds * RTT + bytes / bandwidth
+    bytes_sent: float | np.ndarray = 0.0  # network traffic, all parties and the dealer
+    fee: float | np.ndarray = 0.0  # tokens charged to the developer
+    compute_seconds: float | np.ndarray = 0.0  # core-seconds of computation

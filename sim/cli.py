@@ -47,6 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="output folder (default: a new folder under runs/)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list shipped scenarios and registered mechanisms")
+    c = sub.add_parser(
+        "calibrate",
+        help="time the secure-computation kernels on this machine and write a profile",
+        description="Time the MPC and HE kernels on this machine (under a minute; a "
+        "few seconds with --quick) and write a calibration profile, which scenarios name in "
+        "mechanisms.privacy.profile (a path, or 'default' for the shipped one).",
+    )
+    c.add_argument("--out", default="profile.yaml", help="profile to write (default: profile.yaml)")
+    c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    c.add_argument(
+        "--quick", action="store_true", help="fewer sizes, shorter timing: rougher numbers"
+    )
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -76,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return cmd_list()
+        if args.command == "calibrate":
+            return cmd_calibrate(args)
         return cmd_run(args, list(sys.argv if argv is None else ["mlmarket", *argv]))
     except ScenarioError as e:
         print(f"mlmarket: error: {e}", file=sys.stderr)
@@ -137,6 +152,66 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``mlmarket calibrate``: check the output path, time the kernels, write the profile."""
+    out = Path(args.out)
+    if out.is_dir():
+        print(f"mlmarket: error: --out {out} is a folder; give a file name", file=sys.stderr)
+        return 2
+    if out.exists() and not args.force:
+        print(
+            f"mlmarket: error: {out} exists; choose another --out or add --force to overwrite it",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"mlmarket: error: cannot create the folder of {out}: {e.strerror}", file=sys.stderr)
+        return 2
+
+    from mechanisms.privacy.calibrate import calibrate, write_profile
+
+    t0 = time.perf_counter()
+    profile = calibrate(quick=args.quick, progress=not args.quiet and sys.stderr.isatty())
+    wall = time.perf_counter() - t0
+    command = f"mlmarket calibrate --out {args.out}" + (" --quick" if args.quick else "")
+    try:
+        write_profile(profile, out, command=command)
+    except OSError as e:
+        print(f"mlmarket: error: cannot write {out}: {e.strerror}", file=sys.stderr)
+        return 2
+    print(format_calibration(profile, wall))
+    print(f"profile in {out}")
+    return 0
+
+
+def _seconds(s: float) -> str:
+    """``s`` seconds in the unit that shows it best (s, ms, us, ns)."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def format_calibration(profile: dict, wall: float) -> str:
+    """A short summary of a calibration profile: the MPC fit and HE times at 2048 bits."""
+    m, he = profile["mpc"], profile["he"]
+    keys = he["keys"]
+    bits = 2048 if 2048 in keys else sorted(keys)[len(keys) // 2]
+    ops = ", ".join(f"{op.replace('_', ' ')} {_seconds(t)}" for op, t in keys[bits].items())
+    return "\n".join(
+        [
+            f"mlmarket calibrate: {len(m['grid'])} MPC sizes, key sizes "
+            f"{'/'.join(str(b) for b in keys)} ({he['backend']}), {wall:.1f} s",
+            f"  mpc  {m['seconds_per_op']:.3g} s/op, {m['seconds_per_dealer_byte']:.3g} "
+            f"s/dealer byte, {m['seconds_per_round']:.3g} s/round; max relative error "
+            f"{100 * m['max_relative_error']:.1f} %",
+            f"  he   {bits}-bit: {ops}",
+        ]
+    )
+
+
 def _simulate(sc, show: bool, label: str):
     """Build the model and run every round, with a progress bar when ``show``."""
     from sim.model import MarketModel
@@ -176,8 +251,16 @@ def format_summary(name: str, s: dict, timing: dict) -> str:
         f"price {t['price_start']:.3f} -> {t['price_end']:.3f} usd",
         f"  flows        data sales {f['data_sales']:,.0f}, payouts {f['payouts']:,.0f}, "
         f"slashed {f['slashed']:,.0f} tokens; {f['leaks']} leaks",
-        f"  invariants   {'ok' if s['invariants_ok'] else 'BROKEN'}",
     ]
+    c = s.get("secure_compute", {})
+    if c.get("core_seconds", 0) > 0:
+        lines.append(
+            f"  secure       {s['mechanisms']['privacy']}: {c['fees']:,.4g} tokens of compute "
+            f"({c['share_of_developer_costs']:.2%} of developers' costs), latency mean "
+            f"{c['latency_mean']:,.3g} s, max {c['latency_max']:,.3g} s vs deadline "
+            f"{c['deadline']:,.4g} s; {c['missed_deadline']} missed"
+        )
+    lines.append(f"  invariants   {'ok' if s['invariants_ok'] else 'BROKEN'}")
     return "\n".join(lines)
 
 

@@ -428,6 +428,14 @@ class MarketConfig(_Section):
     leak_probability: float = _f(
         0.05, 0.0, 1.0, "chance that a plaintext purchase leaks the feed to free riders"
     )
+    round_deadline: float = _f(
+        3600.0,
+        0.0,
+        1e9,
+        "seconds a model has to train and score each round; a secure training whose "
+        "latency exceeds it misses the round (Numerai's daily rounds close an hour after "
+        "they open: docs.numer.ai, Submissions)",
+    )
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
     metamodel: MetamodelConfig = Field(default_factory=MetamodelConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)

@@ -38,6 +38,7 @@ from agents.forecaster import (
     choose_feeds,
     feed_columns,
     fit_ridge,
+    fit_ridge_gd,
     predict,
 )
 from agents.investor import Investor
@@ -48,11 +49,13 @@ from mechanisms import amm
 from mechanisms.base import (
     AttributionInput,
     AuctionInput,
+    ComputeCost,
     FeedMarket,
     HostingInput,
     ResolvedRound,
     SlashInput,
     SubmissionSet,
+    TrainingJob,
     VerificationInput,
 )
 from mechanisms.pricing import curve_reserve
@@ -97,11 +100,16 @@ class Streams:
     market: np.random.Generator
     mechanisms: np.random.Generator
     mesa: np.random.Generator
+    privacy: np.random.Generator  # dp noise and the secure kernels' randomness
 
     @classmethod
     def from_seed(cls, seed: int) -> Streams:
-        """Spawn one child ``SeedSequence`` per stream from ``seed``."""
-        kids = np.random.SeedSequence(seed).spawn(5)
+        """Spawn one child ``SeedSequence`` per stream from ``seed``.
+
+        (Child ``i`` depends only on ``seed`` and ``i``, so adding a stream at the end
+        leaves the others unchanged.)
+        """
+        kids = np.random.SeedSequence(seed).spawn(6)
         return cls(*(np.random.default_rng(k) for k in kids))
 
 
@@ -438,7 +446,10 @@ class MarketModel(mesa.Model):
         """Draw the round's features, every provider's feed, and reveal round t - lag."""
         x, r = self.task.draw()
         P = self.providers
-        feeds = self.task.observe(x, P.group, P.noise)
+        # what buyers receive: the feeds, noised by the providers under `dp`
+        feeds = self.rules["privacy"].perturb(
+            self.task.observe(x, P.group, P.noise), self.streams.privacy
+        )
         self.feeds = feeds
         self.pending[self.t] = feeds
         self.targets[self.t] = r
@@ -697,22 +708,107 @@ class MarketModel(mesa.Model):
 
     # 4
     def phase_train(self) -> None:
-        """Fit every forecaster's ridge model from the window's shared statistics."""
+        """Fit every forecaster's model; secure training is paid for and must meet the deadline.
+
+        Plaintext (and ``dp``): ridge in closed form from the window's shared statistics.
+        Secure rules (``mpc``, ``he``): the protocol's model, ``epochs`` epochs of gradient
+        descent, computed in closed form (``modeled``) or by running the kernels for each
+        developer (``faithful``); each developer pays the rule's compute fee to ``fees``
+        (or cannot train), and a model whose latency exceeds ``market.round_deadline``
+        misses the round. The protocol verifies the computation, so nobody is lazy.
+        """
         F = self.forecasters
         has = (F.picks >= 0).any(axis=1) & (F.status == ACTIVE)
         rows = np.flatnonzero(has)
         self._trained = rows
+        self._secure_preds = None
+        F.lazy[:] = False
         if rows.size == 0:
             return
         cfg = self.config.population.developers
         cols = feed_columns(F.picks[rows], self.k)
         cols = np.where(cols < self.gram.shape[0], cols, -1)  # feeds with no history yet
+        rule = self.rules["privacy"]
+        if getattr(rule, "secure", False):
+            self._train_secure(rule, rows, cols)
+            return
         F.weights[rows] = fit_ridge(self.gram, self.xty, cols, cfg.ridge, self.window_rows)
         # lazy solvers skip the work and will submit noise, claiming they trained
-        F.lazy[:] = False
         if cfg.lazy_probability > 0:
             devs = rows[F.kind[rows] == DEVELOPER]
             F.lazy[devs] = self.streams.market.random(devs.size) < cfg.lazy_probability
+
+    def _train_secure(self, rule, rows: np.ndarray, cols: np.ndarray) -> None:
+        F, L = self.forecasters, self.ledger
+        ridge = self.config.population.developers.ridge
+        p = rule.params
+        n_feeds = ((cols >= 0).reshape(rows.size, self.K, self.k).any(axis=2)).sum(axis=1)
+        if p.mode == "faithful":
+            cost, weights, preds = self._run_kernels(rule, rows, cols, ridge)
+            F.weights[rows] = weights
+        else:
+            F.weights[rows] = fit_ridge_gd(
+                self.gram, self.xty, cols, ridge, self.window_rows, p.epochs, p.lr
+            )
+            cost = rule.training_cost(TrainingJob(self.window_rows, n_feeds, self.k, self.A, ridge))
+            preds = None
+        fee = np.asarray(cost.fee, float)
+        latency = np.asarray(cost.seconds, float)
+        paid = L.balances(F.wallet[rows], "token") >= fee - 1e-12
+        L.transfer(
+            F.wallet[rows[paid]], self.fees, "token", fee[paid], phase="train", reason="compute"
+        )
+        np.add.at(F.spent, rows[paid], fee[paid])
+        on_time = latency <= self.config.market.round_deadline
+        ok = paid & on_time & (n_feeds > 0)
+        self._round.update(
+            compute_fees=float(fee[paid].sum()),
+            compute_seconds=float(np.asarray(cost.compute_seconds, float)[paid].sum()),
+            compute_bytes=float(np.asarray(cost.bytes_sent, float)[paid].sum()),
+            latency_mean=float(latency[paid].mean()) if paid.any() else np.nan,
+            latency_max=float(latency[paid].max()) if paid.any() else np.nan,
+            missed_deadline=int((paid & ~on_time).sum()),
+            unpaid_compute=int((~paid).sum()),
+        )
+        F.picks[rows[~ok]] = -1
+        self._trained = rows[ok]
+        if preds is not None:
+            self._secure_preds = preds[ok]
+
+    def _run_kernels(self, rule, rows: np.ndarray, cols: np.ndarray, ridge: float):
+        """Faithful mode: each developer's secure training and scoring, one kernel run each.
+
+        Returns the priced counts (per developer), the weights and the securely computed
+        predictions of this round (the feeds each developer bought, in its slots' order).
+        """
+        width = self.gram.shape[0]
+        Z = np.zeros((self.window_rows, width))
+        at = 0
+        for _, z, _ in self.window:  # older rounds may lack late providers' columns
+            Z[at : at + z.shape[0], : z.shape[1]] = z
+            at += z.shape[0]
+        y = np.concatenate([w[2] for w in self.window])
+        live = np.transpose(self.feeds, (1, 0, 2)).reshape(self.A, -1)
+        rng = self.streams.privacy
+        weights = np.zeros((rows.size, self.K * self.k))
+        preds = np.zeros((rows.size, self.A))
+        fields = ("seconds", "bytes_sent", "fee", "compute_seconds")
+        out = {f: np.zeros(rows.size) for f in fields}
+        for i in range(rows.size):
+            c = cols[i]
+            slots = [c[s * self.k : (s + 1) * self.k] for s in range(self.K)]
+            slots = [(s, v) for s, v in enumerate(slots) if (v >= 0).all()]
+            if not slots:
+                continue
+            w, train = rule.train([Z[:, v] for _, v in slots], y, ridge, rng)
+            yhat, score = rule.predict([live[:, v] for _, v in slots], w, rng)
+            for j, (s, _) in enumerate(slots):
+                weights[i, s * self.k : (s + 1) * self.k] = w[j * self.k : (j + 1) * self.k]
+            preds[i] = yhat
+            c = rule.price(train, score)
+            for f in fields:
+                out[f][i] = getattr(c, f)
+        return ComputeCost(**out), weights, preds
 
     # 5
     def phase_verify(self) -> None:
@@ -787,6 +883,8 @@ class MarketModel(mesa.Model):
         if caught.any():
             F.picks[rows[caught]] = -1
             self._trained = rows[~caught]
+            if self._secure_preds is not None:
+                self._secure_preds = self._secure_preds[~caught]
 
     # 6
     def phase_submit(self) -> None:
@@ -797,7 +895,10 @@ class MarketModel(mesa.Model):
         F.r_stake[:, slot] = 0.0
         F.r_picks[:, slot] = -1
         rows = self._trained
-        preds = predict(self.feeds, F.picks[rows], F.weights[rows]) if rows.size else None
+        if self._secure_preds is not None:  # faithful secure scoring, computed in train
+            preds = self._secure_preds
+        else:
+            preds = predict(self.feeds, F.picks[rows], F.weights[rows]) if rows.size else None
         lazy = F.lazy[rows]
         if lazy.any():  # what a lazy solver submits: noise in place of a model's output
             preds[lazy] = self.streams.market.standard_normal((int(lazy.sum()), self.A))
@@ -832,10 +933,10 @@ class MarketModel(mesa.Model):
                 else np.zeros((0, self.A)),
             ]
         )
-        # fees: training cost (privacy rule) plus per-feature cost, and the submission fee
+        # fees: per-feature training cost and the submission fee (secure compute was
+        # paid in the train phase)
         n_feat = (F.picks[subs] >= 0).sum(axis=1) * self.k * ~F.lazy[subs]
-        priv = self.rules["privacy"].training_cost(self.window_rows, int(self.K * self.k))
-        fee = sc.market.costs.submission_fee + sc.market.costs.train_per_feature * n_feat + priv.fee
+        fee = sc.market.costs.submission_fee + sc.market.costs.train_per_feature * n_feat
         wallet = L.balances(F.wallet[subs], "token")
         can = wallet >= fee - 1e-12
         subs, sub_preds, fee, sub_times = subs[can], sub_preds[can], fee[can], sub_times[can]
@@ -1449,6 +1550,12 @@ class MarketModel(mesa.Model):
             "forced_errors": r.get("forced", 0),
             "check_rate": r.get("check_rate", 0.0),
             "missed_reveals": r.get("missed_reveals", 0),
+            "compute_fees": r.get("compute_fees", 0.0),
+            "compute_seconds": r.get("compute_seconds", 0.0),
+            "compute_bytes": r.get("compute_bytes", 0.0),
+            "latency_mean": r.get("latency_mean", np.nan),
+            "latency_max": r.get("latency_max", np.nan),
+            "missed_deadline": r.get("missed_deadline", 0),
             "curation_reserve": L.balance(self.curation, "token"),
             "jackpot": L.balance(self.jackpot, "token"),
             "entries": r.get("entries", 0),

@@ -121,7 +121,7 @@ def collect(model: MarketModel, wall: float = 0.0) -> RunResult:
     model_df = pd.DataFrame(model.model_rows)
     agents_df = agent_table(model)
     ledger_df = model.ledger.to_frame()
-    summary = summarize(model, model_df)
+    summary = summarize(model, model_df, agents_df)
     prov = provenance(sc)
     prov["timing"] = {
         "wall_seconds": round(wall, 3),
@@ -147,7 +147,9 @@ def _finite(x: float) -> float:
     return float(x) if math.isfinite(x) else 0.0
 
 
-def summarize(model: MarketModel, model_df: pd.DataFrame) -> dict[str, Any]:
+def summarize(
+    model: MarketModel, model_df: pd.DataFrame, agents_df: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """The run's headline numbers (``summary.json``)."""
     L = model.ledger
     sc = model.config
@@ -191,8 +193,31 @@ def summarize(model: MarketModel, model_df: pd.DataFrame) -> dict[str, Any]:
             "slashed": float(model_df["slashed"].sum()) if rounds else 0.0,
             "leaks": int(model_df["leaks"].sum()) if rounds else 0,
         },
+        "secure_compute": _secure_compute(model, model_df, agents_df),
         "mechanisms": {f: c.name for f, c in sc.mechanisms.items()},
         "invariants_ok": True,
+    }
+
+
+def _secure_compute(
+    model: MarketModel, model_df: pd.DataFrame, agents_df: pd.DataFrame | None
+) -> dict[str, Any]:
+    """What secure training cost developers, and how its latency met the deadline."""
+    fees = float(model_df["compute_fees"].sum()) if len(model_df) else 0.0
+    spent = 0.0
+    if agents_df is not None and len(agents_df):
+        spent = float(agents_df.loc[agents_df["type"] == "developer", "spent"].sum())
+    lat = model_df["latency_max"].dropna() if len(model_df) else pd.Series(dtype=float)
+    mean = model_df["latency_mean"].dropna() if len(model_df) else pd.Series(dtype=float)
+    return {
+        "fees": fees,
+        "share_of_developer_costs": fees / spent if spent > 0 else 0.0,
+        "core_seconds": float(model_df["compute_seconds"].sum()) if len(model_df) else 0.0,
+        "bytes": float(model_df["compute_bytes"].sum()) if len(model_df) else 0.0,
+        "latency_mean": _finite(float(mean.mean())) if len(mean) else 0.0,
+        "latency_max": _finite(float(lat.max())) if len(lat) else 0.0,
+        "deadline": model.config.market.round_deadline,
+        "missed_deadline": int(model_df["missed_deadline"].sum()) if len(model_df) else 0,
     }
 
 

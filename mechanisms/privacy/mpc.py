@@ -138,6 +138,7 @@ __all__ = [
     "add_public",
     "decode",
     "encode",
+    "inference_costs",
     "left_mask",
     "logistic_gd",
     "mask_left",
@@ -155,6 +156,7 @@ __all__ = [
     "ring_matmul",
     "secure_logistic",
     "secure_matmul",
+    "secure_predict",
     "secure_ridge",
     "share",
     "share_float",
@@ -162,6 +164,7 @@ __all__ = [
     "sigmoid_coefficients",
     "sigmoid_poly",
     "sub",
+    "training_costs",
     "truncate",
     "truncation_failure_probability",
 ]
@@ -982,3 +985,118 @@ def secure_logistic(
     approximation holds while ``|X w| <= SIGMOID_BOUND``.
     """
     return _secure_gd(features_by_provider, y, lam, rng, epochs, lr, frac, sigmoid)
+
+
+# ------------------------------------------------- costs from shapes (the cost model)
+
+
+def _mul_public_costs(size: int, c: float) -> Costs:
+    """The counts :func:`mul_public` reports for ``size`` elements and factor ``c``."""
+    c = float(c)
+    if c == 0.0:
+        return Costs(local_ops=2 * size)
+    p = max(0, 15 - math.floor(math.log2(abs(c))))
+    return Costs(local_ops=(6 if p > 0 else 2) * size)
+
+
+def _sigmoid_costs(n: int) -> Costs:
+    """The counts :func:`sigmoid` reports for ``n`` elements."""
+    mul_trunc = Costs(
+        local_ops=22 * n, bytes_per_party=16 * n, dealer_bytes=48 * n, rounds=1
+    )  # mul (18n) + truncate (4n)
+    top, *middle, _ = _SIGMOID_ODD[::-1]
+    costs = _mul_public_costs(n, 1.0 / SIGMOID_BOUND) + mul_trunc + _mul_public_costs(n, top)
+    for _ in middle:
+        costs += Costs(local_ops=n) + mul_trunc
+    return costs + Costs(local_ops=n) + mul_trunc + Costs(local_ops=n)
+
+
+def training_costs(
+    rows: int,
+    features: int,
+    *,
+    epochs: int,
+    lr: float,
+    lam: float,
+    logistic: bool = False,
+) -> Costs:
+    """The :class:`Costs` that :func:`secure_ridge` (or :func:`secure_logistic`) reports.
+
+    Computed from the shapes alone, without running the protocol: input sharing
+    ``16 n (d + 1)`` bytes in 1 round; masking ``X`` (dealer ``16 n d``; ``4 n d`` ops,
+    ``8 n d`` bytes, 1 round); per epoch two masked matrix-vector products
+    (``8 n d + 5 d + 4 n`` and ``8 d n + 5 n + 4 d`` ops, ``8 d`` and ``8 n`` bytes,
+    dealer ``16 (n + d)`` each, 1 round each), their truncations (``4 n``, ``4 d``),
+    the residual (``2 n``), the public products and the update (see the table in the
+    module docstring), plus the sigmoid for logistic regression (5 rounds); the reveal of
+    ``w`` (``d`` ops, ``8 d`` bytes, 1 round). The number of providers does not matter:
+    they share in parallel. Equal to the measured counts (tested).
+    """
+    n, d = int(rows), int(features)
+    if n < 1 or d < 1 or epochs < 0:
+        raise ValueError(f"need rows >= 1, features >= 1, epochs >= 0; got {n}, {d}, {epochs}")
+    costs = Costs(input_bytes=16 * n * (d + 1), rounds=1)
+    costs += Costs(dealer_bytes=16 * n * d) + Costs(
+        local_ops=4 * n * d, bytes_per_party=8 * n * d, rounds=1
+    )
+    keep, step = 1.0 - lr * lam, lr / n
+    epoch = (
+        Costs(dealer_bytes=16 * (d + n))
+        + Costs(local_ops=8 * n * d + 5 * d + 4 * n, bytes_per_party=8 * d, rounds=1)
+        + Costs(local_ops=4 * n)
+    )
+    if logistic:
+        epoch += _sigmoid_costs(n)
+    epoch += (
+        Costs(local_ops=2 * n)
+        + Costs(dealer_bytes=16 * (n + d))
+        + Costs(local_ops=8 * d * n + 5 * n + 4 * d, bytes_per_party=8 * n, rounds=1)
+        + Costs(local_ops=4 * d)
+        + _mul_public_costs(d, step)
+        + (_mul_public_costs(d, keep) if keep != 1.0 else Costs())
+        + Costs(local_ops=2 * d)
+    )
+    total = Costs(
+        epoch.local_ops * epochs,
+        epoch.bytes_per_party * epochs,
+        epoch.dealer_bytes * epochs,
+        epoch.rounds * epochs,
+        epoch.input_bytes * epochs,
+    )
+    return costs + total + Costs(local_ops=d, bytes_per_party=8 * d, rounds=1)
+
+
+def secure_predict(
+    features_by_provider: list[np.ndarray],
+    weights: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    frac: int = FRAC_BITS,
+) -> tuple[np.ndarray, Costs]:
+    """Secure linear inference: the providers share this round's feature blocks, the
+    developer its weights; one Beaver product, truncated, revealed to the developer.
+
+    ``X = [X_1 | ... | X_P]`` (m, d), ``w`` (d,); returns ``(X w (m,), costs)``, the
+    costs of :func:`secure_matmul` with ``truncate_product=True`` (equal to
+    :func:`inference_costs`).
+    """
+    X = np.hstack([np.asarray(b, dtype=_F64) for b in features_by_provider])
+    return secure_matmul(X, np.asarray(weights, dtype=_F64), rng, frac=frac, truncate_product=True)
+
+
+def inference_costs(rows: int, features: int) -> Costs:
+    """The :class:`Costs` of :func:`secure_predict` for ``rows`` samples, ``features`` weights.
+
+    Sharing ``16 (m d + d)`` bytes (1 round); the matrix triple (dealer
+    ``16 (m d + d + m)``); opening ``e`` and ``f`` in one round (``4 m d`` and
+    ``8 m d + 5 d + 4 m`` ops, ``8 (m d + d)`` bytes); truncation (``4 m``); the reveal
+    (``m`` ops, ``8 m`` bytes, 1 round).
+    """
+    m, d = int(rows), int(features)
+    return Costs(
+        local_ops=4 * m * d + 8 * m * d + 5 * d + 4 * m + 4 * m + m,
+        bytes_per_party=8 * (m * d + d) + 8 * m,
+        dealer_bytes=16 * (m * d + d + m),
+        rounds=3,
+        input_bytes=16 * (m * d + d),
+    )

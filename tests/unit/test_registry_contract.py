@@ -27,6 +27,7 @@ from mechanisms.base import (
     ResolvedRound,
     SlashInput,
     SubmissionSet,
+    TrainingJob,
     VerificationInput,
     VerificationOutcome,
 )
@@ -470,13 +471,27 @@ def test_verification_contract(info, data, did_work):
 
 @over(rules_of("privacy"))
 @SETTINGS
-@given(data=st.data(), rows=st.integers(0, 10**6), features=st.integers(0, 10**3))
-def test_privacy_contract(info, data, rows, features):
-    assert isinstance(info.cls.__dict__.get("leaks"), bool), "privacy rules declare leaks"
+@given(
+    data=st.data(),
+    rows=st.integers(1, 10**6),
+    feeds=st.lists(st.integers(0, 8), max_size=6),
+    feed_dim=st.integers(1, 16),
+    assets=st.integers(1, 5000),
+)
+def test_privacy_contract(info, data, rows, feeds, feed_dim, assets):
+    assert isinstance(info.cls.__dict__.get("leaks", getattr(info.cls, "leaks", None)), bool)
+    assert isinstance(getattr(info.cls, "secure", None), bool), "privacy rules declare secure"
     rule = data.draw(params_strategy(info))
-    cost = rule.training_cost(rows, features)
+    job = TrainingJob(rows, np.array(feeds, dtype=np.int64), feed_dim, assets, ridge=0.1)
+    cost = rule.training_cost(job)
     assert isinstance(cost, ComputeCost)
-    assert min(cost.seconds, cost.bytes_sent, cost.fee) >= 0
+    for name in ("seconds", "bytes_sent", "fee", "compute_seconds"):
+        v = np.asarray(getattr(cost, name))
+        assert v.shape == (len(feeds),), name
+        assert np.isfinite(v).all() and (v >= 0).all(), name
+        assert (v[job.feeds == 0] == 0).all(), f"{name}: a trainer with no feeds costs nothing"
+    x = np.random.default_rng(0).standard_normal((2, 3, feed_dim))
+    assert rule.perturb(x, np.random.default_rng(1)).shape == x.shape
 
 
 @over(rules_of("submission"))

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from mechanisms.base import (
-    ComputeCost,
     FeedMarket,
     ResolvedRound,
     SlashInput,
     SubmissionSet,
+    TrainingJob,
     VerificationInput,
 )
 from mechanisms.registry import load_all
@@ -177,7 +177,12 @@ def test_no_verification_checks_nothing():
 def test_plaintext_leaks_and_costs_nothing():
     rule = make("privacy", "plaintext")
     assert rule.leaks is True
-    assert rule.training_cost(10_000, 50) == ComputeCost(seconds=0.0, bytes_sent=0.0, fee=0.0)
+    assert rule.secure is False
+    cost = rule.training_cost(TrainingJob(10_000, np.array([3, 0]), 4, 50, 0.1))
+    for name in ("seconds", "bytes_sent", "fee", "compute_seconds"):
+        np.testing.assert_array_equal(getattr(cost, name), [0.0, 0.0])
+    x = np.ones((2, 3, 4))
+    assert rule.perturb(x, np.random.default_rng(0)) is x
 
 
 def test_open_submission_is_visible():
