@@ -157,9 +157,7 @@ _NETWORK = Annotated[
 ]
 _BANDWIDTH = Annotated[
     float | None,
-    pydantic.Field(
-        ge=1e-3, le=1e6, description="custom bandwidth in MB/s (overrides the preset)"
-    ),
+    pydantic.Field(ge=1e-3, le=1e6, description="custom bandwidth in MB/s (overrides the preset)"),
 ]
 _RTT = Annotated[
     float | None,
