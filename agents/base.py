@@ -18,6 +18,22 @@ import numpy as np
 #: -> gone (stake released, tokens sold, removed from the Mesa model).
 ACTIVE, LEAVING, GONE = 0, 1, 2
 
+#: What an agent does, beside its type: ``honest`` (the type's ordinary behaviour) or an
+#: adversarial strategy. Codes index this tuple (column ``strategy`` of a population);
+#: the agent table and the summary report by (type, strategy).
+STRATEGIES = (
+    "honest",
+    "noise",  # provider: a feed of pure noise
+    "flipped",  # provider: the feed's sign flipped at random rounds
+    "stale",  # provider: the feed of some rounds ago
+    "resold",  # provider: a copy of another provider's feed
+    "sybil",  # one of several identities of one owner
+    "colluder",  # member of a ring that buys from and votes up its own
+    "lazy",  # developer that skips training and submits noise or a copy
+    "whale",  # large holder moving the token price around payouts
+)
+STRATEGY = {name: code for code, name in enumerate(STRATEGIES)}
+
 
 class Columns:
     """Growable column store: ``cols.name`` is the array of the rows so far."""

@@ -27,7 +27,7 @@ import mesa
 import numpy as np
 
 from agents.arbitrageur import Arbitrageur
-from agents.base import ACTIVE, GONE, LEAVING, Columns
+from agents.base import ACTIVE, GONE, LEAVING, STRATEGY, Columns
 from agents.exchange import Exchange, ExchangeAgent
 from agents.forecaster import (
     DEVELOPER,
@@ -164,6 +164,7 @@ class MarketModel(mesa.Model):
         self.providers = Columns(
             {
                 "status": (np.int8, (), ACTIVE),
+                "strategy": (np.int8, (), STRATEGY["honest"]),
                 "agent_id": (np.int64, (), -1),
                 "wallet": (np.int64, (), -1),
                 "bond": (np.int64, (), -1),
@@ -191,6 +192,8 @@ class MarketModel(mesa.Model):
             {
                 "kind": (np.int8, (), DEVELOPER),
                 "status": (np.int8, (), ACTIVE),
+                "strategy": (np.int8, (), STRATEGY["honest"]),
+                "owner": (np.int64, (), -1),  # sybils: the row of the identity that owns them
                 "agent_id": (np.int64, (), -1),
                 "wallet": (np.int64, (), -1),
                 "stake": (np.int64, (), -1),
@@ -1580,6 +1583,7 @@ class MarketModel(mesa.Model):
                 {
                     "id": P.agent_id[p],
                     "type": np.zeros(p.size, np.int8),
+                    "strategy": P.strategy[p].copy(),
                     "active": P.status[p] == ACTIVE,
                     "tokens": L.balances(P.wallet[p], "token"),
                     "stake": L.balances(P.bond[p], "token"),
@@ -1598,6 +1602,7 @@ class MarketModel(mesa.Model):
                 {
                     "id": F.agent_id[f],
                     "type": (F.kind[f] + 1).astype(np.int8),
+                    "strategy": F.strategy[f].copy(),
                     "active": F.status[f] == ACTIVE,
                     "tokens": L.balances(F.wallet[f], "token"),
                     "stake": L.balances(F.stake[f], "token"),
@@ -1617,6 +1622,7 @@ class MarketModel(mesa.Model):
                 {
                     "id": V.agent_id.copy(),
                     "type": np.full(len(V), 3, np.int8),
+                    "strategy": np.zeros(len(V), np.int8),
                     "active": V.status == ACTIVE,
                     "tokens": L.balances(V.wallet, "token"),
                     "stake": np.zeros(len(V)),

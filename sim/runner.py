@@ -115,6 +115,15 @@ def run(
     return collect(model, wall)
 
 
+#: Overrides that remove every adversary from a scenario: the counterfactual market
+#: that ``run.counterfactual`` compares against under the same seed. Each adversary
+#: feature adds the keys that switch it off.
+ADVERSARY_OFF: list[str] = [
+    "population.free_riders.count=0",
+    "population.developers.lazy_probability=0.0",
+]
+
+
 def collect(model: MarketModel, wall: float = 0.0) -> RunResult:
     """Tables and summary of a finished model."""
     sc = model.config
