@@ -221,6 +221,11 @@ class RunConfig(_Section):
 
     rounds: int = _f(200, 1, 100_000, "rounds to simulate")
     seed: int = _f(0, 0, 2**63 - 1, "root seed; every random stream derives from it")
+    counterfactual: bool = Field(
+        False,
+        description="also run the market with every adversary removed (same seed) and "
+        "report the damage they do (summary: counterfactual)",
+    )
 
 
 class TaskConfig(_Section):
@@ -240,6 +245,51 @@ class TaskConfig(_Section):
     noise: float = _f(1.0, 0.0, 100.0, "standard deviation of the target's unlearnable noise")
     lag: int = _f(2, 1, 52, "rounds until a round's target resolves")
     return_scale: float = _f(0.05, 0.0, 0.2, "log-return of an asset per unit of target")
+
+
+class BadDataConfig(_Section):
+    """Providers whose feeds are bad data (strategies ``noise``, ``flipped``, ``stale``,
+    ``resold``); the rest are honest.
+
+    Every provider, at genesis and on entry, draws its strategy with these
+    probabilities (one uniform draw from the population stream; nothing is drawn when
+    every fraction is 0). What it sells, before any privacy noise (sim/model.py,
+    ``_bad_feeds``): ``noise`` a standard normal feed; ``flipped`` its honest feed
+    times -1 in rounds drawn with ``flip_probability``; ``stale`` its honest feed of
+    ``stale_lag`` rounds ago; ``resold`` an exact copy of another, genuine provider's
+    feed. Data poisoning as in Steinhardt, Koh & Liang (2017), "Certified defenses for
+    data poisoning attacks" (NeurIPS), here applied to the features a market sells.
+    """
+
+    noise: float = _f(0.0, 0.0, 1.0, "share of providers whose feed is pure noise")
+    flipped: float = _f(
+        0.0, 0.0, 1.0, "share of providers whose feed's sign is flipped in random rounds"
+    )
+    stale: float = _f(
+        0.0, 0.0, 1.0, "share of providers who sell their feed of stale_lag rounds ago"
+    )
+    resold: float = _f(
+        0.0, 0.0, 1.0, "share of providers who resell an exact copy of another provider's feed"
+    )
+    stale_lag: int = _f(3, 1, 100, "rounds a stale feed lags behind the provider's honest one")
+    flip_probability: float = _f(
+        0.5, 0.0, 1.0, "chance per round that a flipped provider's feed is negated"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BadDataConfig:
+        total = self.noise + self.flipped + self.stale + self.resold
+        if total > 1.0 + 1e-9:
+            raise ValueError(
+                f"the shares noise + flipped + stale + resold add up to {total:g}, "
+                "more than 1 (they split one population of providers)"
+            )
+        return self
+
+    @property
+    def any(self) -> bool:
+        """Whether any provider can draw a bad-data strategy."""
+        return self.noise + self.flipped + self.stale + self.resold > 0
 
 
 class ProvidersConfig(_Section):
@@ -268,6 +318,10 @@ class ProvidersConfig(_Section):
         MAX_COUNT,
         "buyers a feed admits per round under auction pricing (the demand adaptive prices aim at)",
     )
+    bad: BadDataConfig = Field(
+        default_factory=BadDataConfig,
+        description="shares of providers selling bad data (noise, flipped, stale, resold)",
+    )
 
 
 class DevelopersConfig(_Section):
@@ -284,8 +338,21 @@ class DevelopersConfig(_Section):
     ridge: float = _f(1.0, 0.0, 1e6, "ridge penalty per training row")
     exploration: float = _f(0.1, 0.0, 1.0, "bandit: probability of trying a random feed")
     learning_rate: float = _f(0.2, 0.0, 1.0, "bandit: weight of the newest feed reward")
+    lazy_fraction: float = _f(
+        0.0, 0.0, 1.0, "share of developers who are lazy solvers (strategy 'lazy')"
+    )
     lazy_probability: float = _f(
-        0.0, 0.0, 1.0, "chance per round a developer skips training and submits noise"
+        1.0, 0.0, 1.0, "chance per round a lazy solver skips training and submits instead"
+    )
+    lazy_adapts: bool = Field(
+        False,
+        description="a lazy solver skips only when the training cost saved beats the "
+        "deposit and fee it expects to lose at last round's checking rate",
+    )
+    lazy_submits: Literal["noise", "copy"] = Field(
+        "noise",
+        description="what a lazy solver submits: noise, or a copy (of the best visible "
+        "prediction, else its own previous one)",
     )
     deposit: float = _f(
         1.0, 0.0, 1e9, "tokens a solver puts up per claim under verification (lost if caught)"
@@ -339,6 +406,99 @@ class VerifiersConfig(_Section):
     tokens: float = _f(1000.0, 0.0, 1e12, "tokens the verifier pool holds at genesis")
 
 
+class SybilsConfig(_Section):
+    """Sybils: developer owners who each split themselves over ``identities`` identities
+    (strategy ``sybil``).
+
+    At genesis, ``owners`` groups of ``identities`` developer rows are created beside
+    ``population.developers.count`` (after the free riders, so the other agents' draws
+    do not change). The first row of a group is the owner; every row's ``owner`` column
+    points to it. Each group draws one developer's tokens, usd and stake fraction
+    (``population.developers``) and every identity gets ``1 / identities`` of the
+    tokens and usd, so the group holds exactly what one developer would. Only the
+    owner buys data (its purchases, paid once, serve the group); after training, every
+    identity takes the owner's picks and weights, stakes from its own wallet and
+    submits. ``split: stake`` submits the same model k times, each with 1/k of the
+    stake; ``split: models`` submits k slightly different models: every identity but
+    the owner adds independent noise, ``noise`` times the root mean square of the
+    owner's weights, to each of the owner's weights, drawn afresh every round. A group
+    is judged as one (its mean payoff) and leaves together.
+    """
+
+    owners: int = _f(0, 0, MAX_COUNT, "developer owners who split over several identities")
+    identities: int = _f(4, 2, 1_000, "identities per owner (k), the owner's own included")
+    split: Literal["stake", "models"] = Field(
+        "stake",
+        description="stake: k identical models, each with 1/k of the stake; models: k "
+        "slightly different models (the owner's weights plus independent noise)",
+    )
+    noise: float = _f(
+        0.1,
+        0.0,
+        10.0,
+        "split models: noise on each weight, relative to the root mean square of the "
+        "owner's weights",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SybilsConfig:
+        n = self.owners * self.identities
+        if n > MAX_COUNT:
+            raise ValueError(
+                f"population.sybils.owners * population.sybils.identities is {n}; "
+                f"allowed: at most {MAX_COUNT}"
+            )
+        return self
+
+
+class CollusionConfig(_Section):
+    """A collusion ring: providers and developers that deal with each other (strategy
+    ``colluder``).
+
+    ``providers`` and ``developers`` ring members are drawn at genesis, uniformly
+    without replacement among the honest genesis providers and developers (nothing is
+    drawn when both are 0). Ring developers buy only ring providers' feeds. With
+    ``pump > 0`` every ring developer spends ``pump`` of its liquid tokens each round
+    buying the tokens of the ring's listed models on their pools, just before
+    aggregation: it votes its own models up where the weight is the market price
+    (``market.listings.enabled`` and ``price_weighted`` aggregation; elsewhere pumping
+    only moves tokens into the pools).
+    """
+
+    providers: int = _f(0, 0, MAX_COUNT, "ring providers, drawn among the genesis providers")
+    developers: int = _f(0, 0, MAX_COUNT, "ring developers, drawn among the genesis developers")
+    pump: float = _f(
+        0.0,
+        0.0,
+        1.0,
+        "share of a ring developer's liquid tokens spent each round buying the ring's "
+        "listed model tokens (before aggregation)",
+    )
+
+
+class WhalesConfig(_Section):
+    """Whales: large holders who move the token price around payouts (strategy ``whale``).
+
+    A whale is an investor-type agent (``investor:ID`` accounts, rows in the investors'
+    table) that does not invest in models. In every round that resolves, it swaps
+    ``trade_usd`` on the token/usd pool at the end of the trade phase, just before the
+    payouts, and swaps back what it got at the start of the next round:
+    ``pump_before_payout`` buys tokens with usd then sells them; ``dump_before_payout``
+    sells tokens worth ``trade_usd`` then buys back with the usd (agents/whale.py).
+    """
+
+    count: int = _f(0, 0, 100, "whales at the start")
+    tokens: float = _f(200_000.0, 0.0, 1e12, "tokens each whale holds at genesis")
+    usd: float = _f(200_000.0, 0.0, 1e12, "usd each whale holds at genesis")
+    trade_usd: float = _f(
+        50_000.0, 0.0, 1e12, "usd value a whale swaps per manipulation (capped by its holdings)"
+    )
+    strategy: Literal["pump_before_payout", "dump_before_payout"] = Field(
+        "pump_before_payout",
+        description="buy tokens before the payouts and sell after (pump), or the reverse (dump)",
+    )
+
+
 class EntryExitConfig(_Section):
     """Entry while expected return beats the outside option; exit after sustained losses."""
 
@@ -361,6 +521,9 @@ class PopulationConfig(_Section):
     arbitrageurs: ArbitrageursConfig = Field(default_factory=ArbitrageursConfig)
     verifiers: VerifiersConfig = Field(default_factory=VerifiersConfig)
     investors: InvestorsConfig = Field(default_factory=InvestorsConfig)
+    sybils: SybilsConfig = Field(default_factory=SybilsConfig)
+    collusion: CollusionConfig = Field(default_factory=CollusionConfig)
+    whales: WhalesConfig = Field(default_factory=WhalesConfig)
     dynamics: EntryExitConfig = Field(default_factory=EntryExitConfig)
 
 
@@ -427,6 +590,34 @@ class MarketConfig(_Section):
     )
     leak_probability: float = _f(
         0.05, 0.0, 1.0, "chance that a plaintext purchase leaks the feed to free riders"
+    )
+    leak_network: Literal["complete", "erdos_renyi", "barabasi_albert", "watts_strogatz"] = Field(
+        "complete",
+        description="graph among developers and free riders that leaks travel on "
+        "(complete: a leak can reach any free rider); a purchase leaks to one random "
+        "free-rider neighbour of its buyer (agents/leaks.py)",
+    )
+    leak_degree: int = _f(
+        4,
+        1,
+        1000,
+        "mean degree of the random leak networks (barabasi_albert and watts_strogatz "
+        "round it up to even); forecasters who enter later link to this many",
+    )
+    leak_rewire: float = _f(0.1, 0.0, 1.0, "watts_strogatz: chance each lattice edge is rewired")
+    leak_spread: float = _f(
+        0.0,
+        0.0,
+        1.0,
+        "chance per round that a held leak passes along each edge to a neighbouring free "
+        "rider (one with k holding neighbours gets it with 1 - (1 - spread)^k)",
+    )
+    leak_half_life: float = _f(
+        0.0,
+        0.0,
+        1e6,
+        "rounds until half the held leaks are gone (each survives a round with "
+        "2^(-1/half_life)); 0 drops a leak after the round it happened",
     )
     round_deadline: float = _f(
         3600.0,
@@ -495,6 +686,13 @@ class Scenario(_Section):
                 f"population.developers.count + population.free_riders.count is {n}; "
                 f"allowed: at most {MAX_COUNT}"
             )
+        for kind in ("providers", "developers"):
+            ring, have = getattr(p.collusion, kind), getattr(p, kind).count
+            if ring > have:
+                raise ValueError(
+                    f"population.collusion.{kind} is {ring}; allowed: at most "
+                    f"population.{kind}.count ({have})"
+                )
         return self
 
     def mechanism(self, family: str) -> MechanismChoice:

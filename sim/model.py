@@ -11,7 +11,8 @@ The phases (see docs/design.md) run in this order, each recorded with its time:
  7. aggregate the aggregation rule weights submissions into the metamodel
  8. trade     arbitrageurs pull pools to fair prices; the metamodel closes and opens
  9. resolve   round t - lag: scores, reward, slashing (cascading to providers), issuance
-10. adapt     bandit and trailing scores; exits and entries; agents leave or join
+10. adapt     bandit and trailing scores; exits and entries; agents leave or join;
+              held leaks decay and spread over the leak network
 11. record    model and agent rows; ledger invariants
 
 Populations are column stores (``agents.base.Columns``); every hot phase is array
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 import mesa
 import numpy as np
 
+from agents import leaks
 from agents.arbitrageur import Arbitrageur
-from agents.base import ACTIVE, GONE, LEAVING, STRATEGY, Columns
+from agents.base import ACTIVE, GONE, LEAVING, STRATEGIES, STRATEGY, Columns
 from agents.exchange import Exchange, ExchangeAgent
 from agents.forecaster import (
     DEVELOPER,
@@ -45,6 +47,7 @@ from agents.investor import Investor
 from agents.metamodel import Metamodel
 from agents.provider import Provider
 from agents.verifier import VerifierPool
+from agents.whale import Whale, opening_trade
 from mechanisms import amm
 from mechanisms.base import (
     AttributionInput,
@@ -171,6 +174,7 @@ class MarketModel(mesa.Model):
                 "group": (np.int64, (), 0),
                 "noise": (np.float64, (), 0.0),
                 "quality": (np.float64, (), 0.0),
+                "source": (np.int64, (), -1),  # resold: the row whose feed it copies
                 "list_price": (np.float64, (), 0.0),
                 "curation": (np.float64, (), 0.0),
                 "price": (np.float64, (), 0.0),
@@ -188,6 +192,12 @@ class MarketModel(mesa.Model):
             },
             capacity=n_p,
         )
+        # bad data: its own generator (a child of the task stream's seed, spawned only
+        # when some provider may be bad, so honest runs draw exactly what they did), and
+        # the honest feeds of stale providers over the last `stale_lag` rounds
+        bad = sc.population.providers.bad
+        self.bad_rng = self.streams.task.spawn(1)[0] if bad.any else None
+        self.stale_feeds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.forecasters = Columns(
             {
                 "kind": (np.int8, (), DEVELOPER),
@@ -234,11 +244,18 @@ class MarketModel(mesa.Model):
                 "wallet": (np.int64, (), -1),
                 "capital": (np.float64, (), 0.0),
                 "payout": (np.float64, (), 0.0),
+                "strategy": (np.int8, (), STRATEGY["honest"]),  # or "whale"
+                "w_paid": (np.float64, (), 0.0),  # whale: what its open position paid in
+                "w_got": (np.float64, (), 0.0),  # whale: what it got, to swap back
+                "trade_pnl": (np.float64, (), 0.0),  # whale: this round's realized P&L
             },
-            capacity=max(sc.population.investors.count, 1),
+            capacity=max(sc.population.investors.count + sc.population.whales.count, 1),
         )
         self.values = np.zeros((max(n_f, 1), max(n_p, 1)))
+        # leaked feeds each forecaster holds (kept across rounds; see _age_leaks) and the
+        # leak network over forecaster rows (CSR adjacency; None: the complete graph)
         self.leaked = np.zeros((max(n_f, 1), max(n_p, 1)), dtype=bool)
+        self.leak_adj = None
         self.shares = np.zeros((max(n_f, 1), max(n_p, 1)), dtype=bool)  # curation shares held
         self.meta_ring = np.zeros((self.ring, self.A))
         self.meta_sub = np.zeros(self.ring, dtype=bool)
@@ -299,7 +316,11 @@ class MarketModel(mesa.Model):
         self._add_providers(pop.providers.count, genesis=True)
         self._add_forecasters(DEVELOPER, pop.developers.count, genesis=True)
         self._add_forecasters(FREE_RIDER, pop.free_riders.count, genesis=True)
+        self._add_sybils()
+        self._build_leak_network()
         self._add_investors(pop.investors.count)
+        self._mark_ring()
+        self._add_whales(pop.whales.count)
         L.check_invariants()
         self.supply_start = L.supply("token")
         self._record_agents()
@@ -343,6 +364,7 @@ class MarketModel(mesa.Model):
         P.group[idx] = rng.integers(0, self.task.n_groups, n)
         P.noise[idx] = cfg.noise.sample(rng, n)
         P.quality[idx] = self.task.quality(P.noise[idx])
+        self._draw_bad_data(idx)
         P.list_price[idx] = cfg.price.sample(rng, n)
         P.price[idx] = P.list_price[idx]
         P.entered[idx] = self.t
@@ -353,6 +375,56 @@ class MarketModel(mesa.Model):
             wallets, bonds, "token", np.full(n, cfg.bond), phase=phase, reason="bond"
         )
         self._grow_matrices()
+
+    #: Bad-data strategies of providers, in the order their shares are cumulated.
+    BAD_DATA = ("noise", "flipped", "stale", "resold")
+
+    def _draw_bad_data(self, idx: np.ndarray) -> None:
+        """Bad-data strategies of new providers ``idx`` (``population.providers.bad``).
+
+        One uniform draw ``u`` per provider from the population stream: with shares
+        ``s = (noise, flipped, stale, resold)`` it takes the first strategy whose
+        cumulative share exceeds ``u`` (honest when ``u >= sum(s)``). Nothing is drawn
+        when every share is 0, so honest runs are unchanged. A reseller draws its source
+        there too (:meth:`_pick_sources`).
+
+        ``quality`` becomes the feed's true usefulness, the share of its variance a linear
+        model can use: 0 for ``noise`` and ``stale`` (rounds are independent in this task,
+        so features of ``stale_lag`` rounds ago say nothing about this round's target);
+        ``(1 - 2 p)^2 * q`` for ``flipped`` with flip probability ``p`` (the feed's
+        expected sign is ``1 - 2 p``, so its covariance with the target shrinks by that
+        factor: 0, unlearnable, at the default ``p = 0.5``); the source's quality for
+        ``resold``.
+        """
+        bad = self.config.population.providers.bad
+        if not bad.any:
+            return
+        P, rng = self.providers, self.streams.population
+        edges = np.cumsum([getattr(bad, k) for k in self.BAD_DATA])
+        codes = np.array([*(STRATEGY[k] for k in self.BAD_DATA), STRATEGY["honest"]], np.int8)
+        P.strategy[idx] = codes[np.searchsorted(edges, rng.random(idx.size), side="right")]
+        s = P.strategy[idx]
+        P.quality[idx[(s == STRATEGY["noise"]) | (s == STRATEGY["stale"])]] = 0.0
+        P.quality[idx[s == STRATEGY["flipped"]]] *= (1.0 - 2.0 * bad.flip_probability) ** 2
+        resellers = idx[s == STRATEGY["resold"]]
+        if resellers.size:
+            self._pick_sources(resellers, rng)
+
+    def _pick_sources(self, rows: np.ndarray, rng: np.random.Generator) -> None:
+        """Resellers ``rows`` copy the feed of a uniformly drawn active provider whose feed
+        is genuine (any strategy but the bad-data ones); with none, ``source = -1`` and
+        the reseller sells noise until one is found (quality 0)."""
+        P = self.providers
+        genuine = np.flatnonzero(
+            (P.status == ACTIVE) & ~np.isin(P.strategy, [STRATEGY[k] for k in self.BAD_DATA])
+        )
+        if genuine.size == 0:
+            P.source[rows] = -1
+            P.quality[rows] = 0.0
+            return
+        src = genuine[rng.integers(0, genuine.size, rows.size)]
+        P.source[rows] = src
+        P.quality[rows] = P.quality[src]
 
     def _enroll(self, cls, idx: np.ndarray, cols: Columns, locked: str):
         """Create Mesa agents for rows ``idx`` and open their accounts, named by unique_id."""
@@ -381,29 +453,106 @@ class MarketModel(mesa.Model):
         F.stake_fraction[idx] = cfg.stake_fraction.sample(rng, n)
         if kind == FREE_RIDER:
             F.copy_probability[idx] = pop.free_riders.copy_probability
+        elif pop.developers.lazy_fraction > 0:  # lazy solvers (no draw when there are none)
+            lazy = rng.random(n) < pop.developers.lazy_fraction
+            F.strategy[idx[lazy]] = STRATEGY["lazy"]
         F.entered[idx] = self.t
         phase = "genesis" if genesis else "adapt"
         F.capital[idx] = self._fund(
             wallets, cfg.tokens.sample(rng, n), cfg.usd.sample(rng, n), genesis, phase
         )
         self._grow_matrices()
+        if not genesis:
+            self._attach_to_leak_network()
+
+    def _add_sybils(self) -> None:
+        """Genesis: ``owners`` groups of ``identities`` developer rows (strategy ``sybil``).
+
+        The first row of a group is its owner (``owner`` = its own row); the others point
+        to it. Each group draws one developer's stake fraction, tokens and usd (in that
+        order, one draw per group, from the population stream) and each identity gets
+        1/k of the tokens and usd and the group's stake fraction, so the group's capital
+        and target stake equal one developer's. Nothing is drawn when ``owners`` is 0.
+        """
+        cfg = self.config.population.sybils
+        n_own, k = cfg.owners, cfg.identities
+        if n_own <= 0:
+            return
+        dev, rng, F = self.config.population.developers, self.streams.population, self.forecasters
+        n = n_own * k
+        idx = F.add(n)
+        F.kind[idx] = DEVELOPER
+        F.strategy[idx] = STRATEGY["sybil"]
+        F.owner[idx] = idx[::k].repeat(k)
+        wallets, _ = self._enroll(Developer, idx, F, "stake")
+        F.stake_fraction[idx] = dev.stake_fraction.sample(rng, n_own).repeat(k)
+        tokens = dev.tokens.sample(rng, n_own).repeat(k) / k
+        usd = dev.usd.sample(rng, n_own).repeat(k) / k
+        F.entered[idx] = self.t
+        F.capital[idx] = self._fund(wallets, tokens, usd, True, "genesis")
+        self._grow_matrices()
+
+    def _sybil_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the sybil identities that are not owners, and their owners' rows."""
+        F = self.forecasters
+        rows = np.flatnonzero((F.owner >= 0) & (F.owner != np.arange(len(F))))
+        return rows, F.owner[rows]
 
     def _add_investors(self, n: int) -> None:
         """Investors join at genesis with tokens and usd (they fund listed models)."""
         if n <= 0:
             return
         cfg, rng, V = self.config.population.investors, self.streams.population, self.investors
+        idx, wallets = self._enroll_investors(Investor, n)
+        V.capital[idx] = self._fund(
+            wallets, cfg.tokens.sample(rng, n), cfg.usd.sample(rng, n), True, "genesis"
+        )
+
+    def _enroll_investors(self, cls, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` investor-type Mesa agents of class ``cls``: rows and ``investor:ID`` wallets."""
+        V = self.investors
         idx = V.add(n)
-        agents = [Investor(self, int(i)) for i in idx]
+        agents = [cls(self, int(i)) for i in idx]
         wallets = self.ledger.open_accounts([f"investor:{a.unique_id}" for a in agents])
         for a, w in zip(agents, wallets, strict=True):
             a.wallet = int(w)
             self.agent_of[a.unique_id] = a
         V.agent_id[idx] = [a.unique_id for a in agents]
         V.wallet[idx] = wallets
+        return idx, wallets
+
+    def _add_whales(self, n: int) -> None:
+        """Whales join at genesis as investor-type agents with strategy ``whale``.
+
+        They hold ``population.whales.tokens`` and ``.usd`` each (no draw) and never
+        invest in models; see :class:`agents.whale.Whale` for what they trade.
+        """
+        if n <= 0:
+            return
+        cfg, V = self.config.population.whales, self.investors
+        idx, wallets = self._enroll_investors(Whale, n)
+        V.strategy[idx] = STRATEGY["whale"]
         V.capital[idx] = self._fund(
-            wallets, cfg.tokens.sample(rng, n), cfg.usd.sample(rng, n), True, "genesis"
+            wallets, np.full(n, cfg.tokens), np.full(n, cfg.usd), True, "genesis"
         )
+
+    def _mark_ring(self) -> None:
+        """Draw the collusion ring among the honest genesis providers and developers.
+
+        ``population.collusion.providers`` and ``.developers`` members, uniformly without
+        replacement from the population stream (nothing is drawn for a count of 0, so a
+        run without a ring is unchanged); they get strategy ``colluder``.
+        """
+        cfg, rng = self.config.population.collusion, self.streams.population
+        P, F = self.providers, self.forecasters
+        honest = STRATEGY["honest"]
+        for cols, n, pool in (
+            (P, cfg.providers, np.flatnonzero(P.strategy == honest)),
+            (F, cfg.developers, np.flatnonzero((F.kind == DEVELOPER) & (F.strategy == honest))),
+        ):
+            if n > 0 and pool.size:
+                members = rng.choice(pool, min(n, pool.size), replace=False)
+                cols.strategy[members] = STRATEGY["colluder"]
 
     def _grow_matrices(self) -> None:
         nf, np_ = len(self.forecasters), len(self.providers)
@@ -447,11 +596,13 @@ class MarketModel(mesa.Model):
     # 1
     def phase_observe(self) -> None:
         """Draw the round's features, every provider's feed, and reveal round t - lag."""
+        self._whales_close()  # whales first undo last round's trade around the payouts
         x, r = self.task.draw()
         P = self.providers
-        # what buyers receive: the feeds, noised by the providers under `dp`
+        # what buyers receive: the feeds, corrupted by bad-data providers, then noised by
+        # the providers under `dp`
         feeds = self.rules["privacy"].perturb(
-            self.task.observe(x, P.group, P.noise), self.streams.privacy
+            self._bad_feeds(self.task.observe(x, P.group, P.noise)), self.streams.privacy
         )
         self.feeds = feeds
         self.pending[self.t] = feeds
@@ -463,6 +614,62 @@ class MarketModel(mesa.Model):
             self.fair_prices = self.fair_prices * np.exp(
                 self.config.task.return_scale * self.targets[u]
             )
+
+    def _bad_feeds(self, feeds: np.ndarray) -> np.ndarray:
+        """What bad-data providers sell instead of their honest feeds ``(P, A, k)``.
+
+        Applied to the honest feeds before the privacy rule's noise (the provider
+        corrupts its data; privacy noise, if any, comes on top). For every provider not
+        gone, by strategy (draws from ``self.bad_rng``, in this order):
+
+        - ``stale``: ``z'_t = z_{t - L}``, its own honest feed of ``L = stale_lag`` rounds
+          ago (a ring of the last ``L`` rounds' honest feeds of stale providers); standard
+          normal noise until it has ``L`` rounds of history.
+        - ``resold``: ``z'_t = z^{src}_t``, an exact copy of its source's feed this round.
+          The source was drawn at entry; when it is no longer active (leaving or gone),
+          the reseller draws a new active genuine source, and sells noise while there is
+          none.
+        - ``flipped``: ``z'_t = s_t z_t`` with ``s_t = -1`` with ``flip_probability``
+          (independently per provider and round), else ``+1``: no consistent sign for a
+          model to learn.
+        - ``noise``: ``z'_t ~ N(0, I)``, the shape of a feed without any signal.
+
+        These are the essay's concerns (data that is stale, or resold copies of someone
+        else's) and feature poisoning in the sense of Steinhardt, Koh & Liang (2017),
+        "Certified defenses for data poisoning attacks" (NeurIPS): the attacker controls
+        part of the training data; here whole feeds, and the market's defence is economic
+        (bandit buyers stop paying, slashing cascades to the bonds of the feeds used).
+        """
+        if self.bad_rng is None:
+            return feeds
+        P, rng, bad = self.providers, self.bad_rng, self.config.population.providers.bad
+        s = np.where(P.status != GONE, P.strategy, -1)
+        tail = feeds.shape[1:]
+        stale = np.flatnonzero(s == STRATEGY["stale"])
+        self.stale_feeds[self.t] = (stale, feeds[stale].copy())
+        rows, old = self.stale_feeds.pop(self.t - bad.stale_lag, (stale[:0], feeds[:0]))
+        if stale.size:
+            at = np.minimum(np.searchsorted(rows, stale), max(rows.size - 1, 0))
+            have = rows[at] == stale if rows.size else np.zeros(stale.size, bool)
+            feeds[stale[have]] = old[at[have]]
+            feeds[stale[~have]] = rng.standard_normal((int((~have).sum()), *tail))
+        resold = np.flatnonzero(s == STRATEGY["resold"])
+        if resold.size:
+            src = P.source[resold]
+            lost = resold[(src < 0) | (P.status[np.maximum(src, 0)] != ACTIVE)]
+            if lost.size:
+                self._pick_sources(lost, rng)
+            src = P.source[resold]
+            ok = src >= 0
+            feeds[resold[ok]] = feeds[src[ok]]  # sources are genuine: still their own feed
+            feeds[resold[~ok]] = rng.standard_normal((int((~ok).sum()), *tail))
+        flipped = np.flatnonzero(s == STRATEGY["flipped"])
+        if flipped.size:
+            feeds[flipped[rng.random(flipped.size) < bad.flip_probability]] *= -1.0
+        noise = np.flatnonzero(s == STRATEGY["noise"])
+        if noise.size:
+            feeds[noise] = rng.standard_normal((noise.size, *tail))
+        return feeds
 
     def _add_to_window(self, u: int) -> None:
         feeds = self.pending.pop(u)
@@ -549,18 +756,12 @@ class MarketModel(mesa.Model):
             return
         cfg = self.config.population.developers
         buyers = np.flatnonzero((F.kind == DEVELOPER) & (F.status == ACTIVE))
+        buyers = np.setdiff1d(buyers, self._sybil_rows()[0])  # the owner buys for its group
         available = (P.status == ACTIVE) & self.available
         if buyers.size and available.any():
             budgets = cfg.data_budget * L.balances(F.wallet[buyers], "token")
-            picks = choose_feeds(
-                self.values[buyers][:, : len(P)],
-                P.price,
-                available,
-                budgets,
-                self.K,
-                cfg.exploration,
-                self.streams.market,
-            )
+            budgets = self._sybil_budgets(buyers, budgets)
+            picks = self._choose_feeds(buyers, available, budgets)
             auction = getattr(self.rules["pricing"], "auction", False)
             if auction:
                 picks, paid = self._auction(buyers, picks, budgets)
@@ -580,18 +781,86 @@ class MarketModel(mesa.Model):
             np.add.at(P.revenue, feeds, cost)
             np.add.at(F.spent, buyers[b_rows], cost)
             if self.leaks:
-                self._leak(feeds)
+                self._leak(buyers[b_rows], feeds)
         self.last_demand = P.demand.copy()
         if hasattr(self.rules["pricing"], "spot"):
             self._curate(buyers)
-        # free riders use whatever leaked to them this round
+        # free riders use the leaked feeds they hold (up to K of those for sale)
         riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
         if riders.size:
             leaked = self.leaked[riders][:, : len(P)] & available[None, :]
             order = np.argsort(~leaked, axis=1, kind="stable")[:, : self.K]
             has = np.take_along_axis(leaked, order, axis=1)
             F.picks[riders] = np.where(has, order, -1)
-        self.leaked[:] = False
+        # leaks are kept: they decay and spread in the adapt phase (_age_leaks)
+        self._round["leaks_held"] = int(self.leaked.sum())
+
+    def _choose_feeds(
+        self, buyers: np.ndarray, available: np.ndarray, budgets: np.ndarray
+    ) -> np.ndarray:
+        """The buyers' bandit choice (:func:`choose_feeds`); a ring buys only from its own.
+
+        Ring developers (strategy ``colluder``) choose among the ring providers' feeds
+        only; everyone else among all available feeds. Without a ring this is one call.
+        """
+        F, P = self.forecasters, self.providers
+        cfg, rng = self.config.population.developers, self.streams.market
+        values = self.values[buyers][:, : len(P)]
+        ring = F.strategy[buyers] == STRATEGY["colluder"]
+        if not ring.any():
+            return choose_feeds(values, P.price, available, budgets, self.K, cfg.exploration, rng)
+        picks = np.full((buyers.size, self.K), -1, dtype=np.int64)
+        own = available & (P.strategy == STRATEGY["colluder"])
+        for group, feeds in ((~ring, available), (ring, own)):
+            if group.any():
+                picks[group] = choose_feeds(
+                    values[group], P.price, feeds, budgets[group], self.K, cfg.exploration, rng
+                )
+        return picks
+
+    def _sybil_budgets(self, buyers: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+        """A sybil group pools its liquid tokens; its owner's data budget is the group's.
+
+        One operator holds every identity's keys, so before buying, the active
+        identities of each group even out their liquid tokens (an identity above the
+        group's mean sends the excess to the owner, the owner tops up those below;
+        reason ``sybil_pool``). The owner's budget is then ``data_budget`` of the
+        group's liquid tokens, capped by its own wallet (which pays; the cap binds only
+        when ``data_budget > 1/k``). Without pooling, the owner would pay for the whole
+        group's data from 1/k of its capital, run dry, and stall the group.
+        """
+        F, L = self.forecasters, self.ledger
+        own = np.flatnonzero(F.owner[buyers] == buyers)
+        if own.size == 0:
+            return budgets
+        live = np.flatnonzero((F.owner >= 0) & (F.status == ACTIVE))
+        group = np.zeros(len(F))
+        np.add.at(group, F.owner[live], L.balances(F.wallet[live], "token"))
+        size = np.bincount(F.owner[live], minlength=len(F))
+        ids = live[F.owner[live] != live]
+        gap = L.balances(F.wallet[ids], "token") - group[F.owner[ids]] / size[F.owner[ids]]
+        owner_wallets = F.wallet[F.owner[ids]]
+        L.transfer(
+            F.wallet[ids],
+            owner_wallets,
+            "token",
+            np.maximum(gap, 0.0),
+            phase="buy",
+            reason="sybil_pool",
+        )
+        L.transfer(
+            owner_wallets,
+            F.wallet[ids],
+            "token",
+            np.maximum(-gap, 0.0),
+            phase="buy",
+            reason="sybil_pool",
+        )
+        out = budgets.copy()
+        rows = buyers[own]
+        wallet = L.balances(F.wallet[rows], "token")
+        out[own] = np.minimum(self.config.population.developers.data_budget * group[rows], wallet)
+        return out
 
     def _curate(self, buyers: np.ndarray) -> None:
         """Curation on bonding curves: a developer holds one share of each feed it uses.
@@ -696,21 +965,118 @@ class MarketModel(mesa.Model):
         )
         return picks, np.asarray(out.payments, float)
 
-    def _leak(self, feeds: np.ndarray) -> None:
-        """Each plaintext purchase leaks to a random active free rider with some chance."""
+    def _leak(self, buyers: np.ndarray, feeds: np.ndarray) -> None:
+        """Each plaintext purchase leaks, with ``market.leak_probability``, to one random
+        active free rider among its buyer's neighbours on the leak network (agents/leaks.py).
+        """
         F = self.forecasters
-        riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
-        if riders.size == 0:
+        self._attach_to_leak_network()  # rows added by any other path
+        riders = (F.kind == FREE_RIDER) & (F.status == ACTIVE)
+        to, which = leaks.leak(
+            self.leak_adj, buyers, riders, self.config.market.leak_probability, self.streams.market
+        )
+        if to.size:
+            self.leaked[to, feeds[which]] = True
+            self._round["leaks"] = int(to.size)
+
+    def _build_leak_network(self) -> None:
+        """Genesis: the leak network among the forecasters (``market.leak_network``).
+
+        The complete graph is not built (``None``) and draws nothing; a random graph is
+        seeded from the population stream.
+        """
+        m = self.config.market
+        seed = 0 if m.leak_network == "complete" else int(self.streams.population.integers(2**32))
+        self.leak_adj = leaks.network(
+            m.leak_network, len(self.forecasters), m.leak_degree, m.leak_rewire, seed
+        )
+
+    def _attach_to_leak_network(self) -> None:
+        """Forecaster rows added since the network was last grown (entrants) link to
+        ``leak_degree`` active forecasters (chosen by degree under barabasi_albert)."""
+        m, F = self.config.market, self.forecasters
+        if self.leak_adj is None or self.leak_adj.shape[0] >= len(F):
             return
+        old = self.leak_adj.shape[0]
+        n = len(F) - old
+        self.leak_adj = leaks.attach(
+            self.leak_adj,
+            n,
+            m.leak_degree,
+            F.status[:old] == ACTIVE,
+            m.leak_network == "barabasi_albert",
+            self.streams.population,
+        )
+
+    def _age_leaks(self) -> None:
+        """Adapt: held leaks of riders and feeds no longer active are dropped; the rest
+        decay by ``leak_half_life`` and then spread to neighbouring free riders with
+        ``leak_spread`` (agents/leaks.py). With the defaults (half-life 0) every leak is
+        dropped after the round it happened, and nothing spreads.
+        """
+        F, P, m = self.forecasters, self.providers, self.config.market
+        nf, np_ = len(F), len(P)
+        held = self.leaked[:nf, :np_]
+        if not held.any():
+            return
+        riders = (F.kind == FREE_RIDER) & (F.status == ACTIVE)
+        held &= riders[:, None] & (P.status == ACTIVE)[None, :]
+        self._attach_to_leak_network()  # rows added by any other path
         rng = self.streams.market
-        hit = rng.random(feeds.size) < self.config.market.leak_probability
-        if hit.any():
-            to = riders[rng.integers(0, riders.size, hit.sum())]
-            self.leaked[to, feeds[hit]] = True
-            self._round["leaks"] = int(hit.sum())
+        held = leaks.decay(held, m.leak_half_life, rng)
+        held = leaks.spread(self.leak_adj, held, riders, m.leak_spread, rng)
+        self.leaked[:nf, :np_] = held
 
     # 4
     def phase_train(self) -> None:
+        """Fit the forecasters' models (:meth:`_fit_models`); sybils take their owners'."""
+        self._fit_models()
+        self._sybils_follow()
+
+    def _sybils_follow(self) -> None:
+        """Sybil identities take their owner's model; they train nothing themselves.
+
+        An active identity whose owner trained this round copies the owner's picks and
+        weights and joins the round's trained forecasters (so it is verified, pays its
+        fees, stakes from its own wallet and submits). Under ``sybils.split: models``
+        each identity adds independent normal noise to each of the owner's weights on
+        feeds with history, ``noise`` times their root mean square, drawn afresh every
+        round from the market stream. Secure training is paid once, by the owner; in
+        faithful mode an identity's prediction is the owner's secure prediction plus the
+        prediction of its noise (predictions are linear in the weights).
+        """
+        rows, owners = self._sybil_rows()
+        if rows.size == 0 or self._trained.size == 0:
+            return
+        F = self.forecasters
+        ok = (F.status[rows] == ACTIVE) & np.isin(owners, self._trained)
+        rows, owners = rows[ok], owners[ok]
+        if rows.size == 0:
+            return
+        F.picks[rows] = F.picks[owners]
+        F.weights[rows] = F.weights[owners]
+        cfg = self.config.population.sybils
+        dw = None
+        if cfg.split == "models" and cfg.noise > 0:
+            cols = feed_columns(F.picks[owners], self.k)
+            used = (cols >= 0) & (cols < self.gram.shape[0])
+            w = F.weights[owners] * used
+            rms = np.sqrt((w**2).sum(axis=1) / np.maximum(used.sum(axis=1), 1))
+            z = self.streams.market.standard_normal(w.shape)
+            dw = cfg.noise * rms[:, None] * z * used
+            F.weights[rows] += dw
+        trained = np.concatenate([self._trained, rows])
+        order = np.argsort(trained, kind="stable")
+        if self._secure_preds is not None:
+            at = np.full(len(F), -1)
+            at[self._trained] = np.arange(self._trained.size)
+            extra = self._secure_preds[at[owners]]
+            if dw is not None:
+                extra = extra + predict(self.feeds, F.picks[rows], dw)
+            self._secure_preds = np.concatenate([self._secure_preds, extra])[order]
+        self._trained = trained[order]
+
+    def _fit_models(self) -> None:
         """Fit every forecaster's model; secure training is paid for and must meet the deadline.
 
         Plaintext (and ``dp``): ridge in closed form from the window's shared statistics.
@@ -736,10 +1102,36 @@ class MarketModel(mesa.Model):
             self._train_secure(rule, rows, cols)
             return
         F.weights[rows] = fit_ridge(self.gram, self.xty, cols, cfg.ridge, self.window_rows)
-        # lazy solvers skip the work and will submit noise, claiming they trained
-        if cfg.lazy_probability > 0:
-            devs = rows[F.kind[rows] == DEVELOPER]
+        # lazy solvers skip the work (some rounds) and will submit noise or a copy,
+        # claiming they trained
+        devs = rows[(F.kind[rows] == DEVELOPER) & (F.strategy[rows] == STRATEGY["lazy"])]
+        if devs.size and cfg.lazy_probability > 0:
             F.lazy[devs] = self.streams.market.random(devs.size) < cfg.lazy_probability
+            if cfg.lazy_adapts:  # skip only when it pays against last round's checking
+                F.lazy[devs] &= self._skipping_pays(devs, cols[np.isin(rows, devs)])
+
+    def _skipping_pays(self, devs: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """A lazy solver's bet: skip when the training cost saved beats the expected loss.
+
+        ``saved = train_per_feature * features`` against ``q * (deposit + dispute fee)``,
+        with ``q`` the checking rate the verification rule showed last round (its
+        initial ``check_probability`` before any round): the best response of the
+        verifier's dilemma (Luu et al. 2015, "Demystifying incentives in the consensus
+        computer", CCS; Teutsch & Reitwiessner 2017, Sec. 4). Under verification rules
+        that take no deposits the expected loss is 0 and skipping always pays.
+        """
+        cfg = self.config
+        rule = self.rules["verification"]
+        if self.model_rows:
+            q = float(self.model_rows[-1]["check_rate"])
+        else:
+            q = float(getattr(getattr(rule, "params", None), "check_probability", 0.0))
+        at_risk = 0.0
+        if getattr(rule, "takes_deposits", False):
+            fee = float(getattr(rule.params, "dispute_fee_per_round", 0.0))
+            at_risk = cfg.population.developers.deposit + fee
+        saved = cfg.market.costs.train_per_feature * (cols >= 0).sum(axis=1)
+        return saved > q * at_risk
 
     def _train_secure(self, rule, rows: np.ndarray, cols: np.ndarray) -> None:
         F, L = self.forecasters, self.ledger
@@ -903,8 +1295,8 @@ class MarketModel(mesa.Model):
         else:
             preds = predict(self.feeds, F.picks[rows], F.weights[rows]) if rows.size else None
         lazy = F.lazy[rows]
-        if lazy.any():  # what a lazy solver submits: noise in place of a model's output
-            preds[lazy] = self.streams.market.standard_normal((int(lazy.sum()), self.A))
+        if lazy.any():  # what a lazy solver submits in place of a model's output
+            preds[lazy] = self._lazy_predictions(rows, lazy, preds)
         # when in the round each forecaster submits (orders ties, e.g. for bounties)
         rng = self.streams.market
         times = rng.random(rows.size)
@@ -956,6 +1348,28 @@ class MarketModel(mesa.Model):
         F.r_time[subs, slot] = sub_times
         F.r_wts[subs, slot] = F.weights[subs]  # the model behind each submission
 
+    def _lazy_predictions(self, rows: np.ndarray, lazy: np.ndarray, preds: np.ndarray):
+        """What lazy solvers submit (``population.developers.lazy_submits``).
+
+        ``noise``: standard normal predictions. ``copy``: when submissions are visible
+        before the close, the prediction of the working developer with the best trailing
+        score this round; otherwise the solver's own previous submission (noise if it
+        has none).
+        """
+        F = self.forecasters
+        n = int(lazy.sum())
+        noise = self.streams.market.standard_normal((n, self.A))
+        if self.config.population.developers.lazy_submits == "noise":
+            return noise
+        workers = np.flatnonzero(~lazy & (F.kind[rows] == DEVELOPER))
+        if self.visible and workers.size:
+            best = workers[np.argmax(F.trailing_corr[rows[workers]])]
+            return np.repeat(preds[best][None], n, axis=0)
+        prev = (self.t - 1) % self.ring
+        lz = rows[lazy]
+        had = F.r_sub[lz, prev]
+        return np.where(had[:, None], F.r_pred[lz, prev], noise)
+
     def _host_models(self, subs: np.ndarray) -> np.ndarray:
         """Developers pay the hosting rule for their models (weights and predictions).
 
@@ -995,6 +1409,7 @@ class MarketModel(mesa.Model):
     # 7
     def phase_aggregate(self) -> None:
         """The aggregation rule weights this round's submissions into the metamodel."""
+        self._pump_ring()
         F = self.forecasters
         slot = self.t % self.ring
         subs = np.flatnonzero(F.r_sub[:, slot])
@@ -1013,6 +1428,7 @@ class MarketModel(mesa.Model):
             )
         )
         F.r_weight[subs, slot] = w
+        self._round["ring_weight"] = float(np.sum(w[F.strategy[subs] == STRATEGY["colluder"]]))
         gauss = rank_gaussianize_rows(F.r_pred[subs, slot])
         self.meta_ring[slot] = w @ gauss
 
@@ -1062,6 +1478,7 @@ class MarketModel(mesa.Model):
             self.metamodel.open(
                 slot, self.meta_ring[slot], self.config.market.metamodel.position_fraction
             )
+        self._whales_open()
 
     # 9
     def phase_resolve(self) -> None:
@@ -1288,7 +1705,8 @@ class MarketModel(mesa.Model):
 
     # 10
     def phase_adapt(self) -> None:
-        """Costs, payoffs, exits after sustained losses, entry while returns beat the outside."""
+        """Costs, payoffs, exits after sustained losses, entry while returns beat the outside;
+        held leaks decay and spread."""
         sc, L, P, F = self.config, self.ledger, self.providers, self.forecasters
         dyn = sc.population.dynamics
         price = self.token_price
@@ -1303,13 +1721,15 @@ class MarketModel(mesa.Model):
         P.payoff[live] = P.revenue[live] - cost - P.burned[live]
         F.payoff[:] = F.payout - F.burned - F.spent
         self._judge(P, P.payoff, price, dyn)
-        self._judge(F, F.payoff, price, dyn)
+        self._judge(F, self._group_payoffs(F.payoff), price, dyn)
+        self._sybil_exits()
         self._leave(P, "bond")
         self._leave(F, "stake")
         if self.listings.enabled:
             self._list_models()
         if dyn.enabled:
             self._enter(price, dyn)
+        self._age_leaks()  # held leaks decay, then spread over the leak network
 
     # ------------------------------------------------------- model listings
 
@@ -1421,7 +1841,8 @@ class MarketModel(mesa.Model):
         good = (F.trailing_corr[owners] > 0) & (F.status[owners] == ACTIVE)
         best = int(np.argmax(np.where(good, F.trailing_corr[owners], -np.inf)))
         rate = self.config.population.investors.rebalance
-        for v in np.flatnonzero(V.status == ACTIVE):  # investors are few; each trades alone
+        honest = (V.status == ACTIVE) & (V.strategy == STRATEGY["honest"])  # not whales
+        for v in np.flatnonzero(honest):  # investors are few; each trades alone
             w = int(V.wallet[v])
             for i in np.flatnonzero(~good):
                 units = L.balance(w, self.model_assets[i])
@@ -1440,6 +1861,102 @@ class MarketModel(mesa.Model):
                     w, self.model_pools[best], "token", spend, phase="trade", reason="investor_buy"
                 )
 
+    # ------------------------------------------- adversaries: the ring and the whales
+
+    def _pump_ring(self) -> None:
+        """Ring developers buy their ring's listed model tokens, just before aggregation.
+
+        Each active ring developer pays ``pump * liquid tokens`` into the pools of the
+        ring's listed models whose developer is still active, split equally, through the
+        exchange: a pool of ``x`` model tokens and ``y`` tokens pays
+        ``(1 - f) dy x / (y + (1 - f) dy)`` model tokens for ``dy`` tokens, so the model's
+        price ``y / x`` rises to ``(y + dy) (y + (1 - f) dy) / (x y)`` times itself
+        (Uniswap v2, ``mechanisms.amm``). Under ``price_weighted`` aggregation that price
+        is the model's weight: the ring votes its own models up (self-dealing, the wash
+        trading of a thin market). The purchase is a swap, not a cost: the model tokens
+        count in the developer's wealth at what selling them would pay.
+        """
+        pump = self.config.population.collusion.pump
+        if pump <= 0 or not self.model_pools:
+            return
+        F, L = self.forecasters, self.ledger
+        ring = STRATEGY["colluder"]
+        owners = self.model_owner
+        models = np.flatnonzero((F.strategy[owners] == ring) & (F.status[owners] == ACTIVE))
+        buyers = np.flatnonzero((F.kind == DEVELOPER) & (F.status == ACTIVE) & (F.strategy == ring))
+        if models.size == 0 or buyers.size == 0:
+            return
+        spend = pump * L.balances(F.wallet[buyers], "token") / models.size
+        for b, s in zip(buyers, spend, strict=True):
+            if s <= 0:
+                continue
+            for i in models:
+                self.exchange.swap(
+                    int(F.wallet[b]),
+                    self.model_pools[i],
+                    "token",
+                    float(s),
+                    phase="aggregate",
+                    reason="ring_pump",
+                )
+        self._round["ring_pump"] = float(spend.sum() * models.size)
+
+    def _whales(self) -> np.ndarray:
+        V = self.investors
+        return np.flatnonzero((V.strategy == STRATEGY["whale"]) & (V.status == ACTIVE))
+
+    def _whales_open(self) -> None:
+        """End of the trade phase of a round that resolves: whales trade before the payouts.
+
+        :func:`agents.whale.opening_trade` on the token/usd pool; what each paid and got
+        is kept to be swapped back at the start of the next round (:meth:`_whales_close`).
+        Not in the run's last round, which has no next round to close in (the final
+        prices and wealth are not left at a level the whale pushed them to).
+        """
+        last = self.t >= self.config.run.rounds
+        if self.t <= self.lag or last or len(self.investors) == 0:
+            return
+        V, L, cfg = self.investors, self.ledger, self.config.population.whales
+        for v in self._whales():
+            w = int(V.wallet[v])
+            asset, amount = opening_trade(
+                cfg.strategy,
+                cfg.trade_usd,
+                self.token_price,
+                L.balance(w, "usd"),
+                L.balance(w, "token"),
+            )
+            V.w_paid[v] = amount
+            V.w_got[v] = self.exchange.swap(
+                w, self.token_pool, asset, amount, phase="trade", reason="whale_open"
+            )
+
+    def _whales_close(self) -> None:
+        """Start of the round after the payouts: whales swap back what they got.
+
+        Realized profit (tokens): ``(usd back - usd paid) / price after`` for a pump,
+        ``tokens back - tokens sold`` for a dump (``trade_pnl``, the agent table's payoff).
+        """
+        V = self.investors
+        if len(V) == 0:
+            return
+        V.trade_pnl[:] = 0.0
+        pump = self.config.population.whales.strategy == "pump_before_payout"
+        for v in self._whales():
+            if V.w_got[v] <= 0:
+                continue
+            back = self.exchange.swap(
+                int(V.wallet[v]),
+                self.token_pool,
+                "token" if pump else "usd",
+                float(V.w_got[v]),
+                phase="observe",
+                reason="whale_close",
+            )
+            gain = back - V.w_paid[v]
+            V.trade_pnl[v] = gain / self.token_price if pump else gain
+            V.w_paid[v] = V.w_got[v] = 0.0
+
     def _judge(self, cols: Columns, payoff: np.ndarray, price: float, dyn) -> None:
         """Update return averages and losing streaks; start the exit of sustained losers."""
         live = cols.status == ACTIVE
@@ -1453,6 +1970,35 @@ class MarketModel(mesa.Model):
             quit_ = live & (cols.losing >= dyn.exit_after)
             cols.status[quit_] = LEAVING
             cols.leave_round[quit_] = self.t + self.lag
+
+    def _group_payoffs(self, payoff: np.ndarray) -> np.ndarray:
+        """Forecasters' payoffs with each sybil group's members given the group's mean.
+
+        A group is judged as one owner would be: every identity holds 1/k of the
+        group's capital, so each member's return is the group's return, and the members'
+        losing streaks (hence their exits) move together.
+        """
+        F = self.forecasters
+        g = np.flatnonzero(F.owner >= 0)
+        if g.size == 0:
+            return payoff
+        total = np.bincount(F.owner[g], weights=payoff[g], minlength=len(F))
+        count = np.bincount(F.owner[g], minlength=len(F))
+        out = payoff.copy()
+        out[g] = total[F.owner[g]] / count[F.owner[g]]
+        return out
+
+    def _sybil_exits(self) -> None:
+        """A sybil group leaves together: once any member leaves, its active ones follow."""
+        F = self.forecasters
+        g = np.flatnonzero(F.owner >= 0)
+        if g.size == 0:
+            return
+        out = np.zeros(len(F), bool)
+        out[F.owner[g[F.status[g] != ACTIVE]]] = True
+        follow = g[(F.status[g] == ACTIVE) & out[F.owner[g]]]
+        F.status[follow] = LEAVING
+        F.leave_round[follow] = self.t + self.lag
 
     def _leave(self, cols: Columns, locked_name: str) -> None:
         """Agents whose open rounds have all resolved release their stake and sell out."""
@@ -1548,6 +2094,7 @@ class MarketModel(mesa.Model):
             "slashed": r.get("slashed", 0.0),
             "total_stake": float(L.balances(F.stake, "token").sum()) if len(F) else 0.0,
             "leaks": r.get("leaks", 0),
+            "leaks_held": r.get("leaks_held", 0),
             "lazy_claims": r.get("lazy", 0),
             "caught": r.get("caught", 0),
             "forced_errors": r.get("forced", 0),
@@ -1568,6 +2115,8 @@ class MarketModel(mesa.Model):
             "active_free_rider": int((live_f & (F.kind == FREE_RIDER)).sum()),
             "active_investor": int((self.investors.status == ACTIVE).sum()),
             "listed_models": len(self.model_pools),
+            "ring_weight": r.get("ring_weight", 0.0),  # the ring's share of the metamodel
+            "ring_pump": r.get("ring_pump", 0.0),  # tokens the ring paid into its pools
         }
         self.model_rows.append(row)
         self._record_agents()
@@ -1622,7 +2171,7 @@ class MarketModel(mesa.Model):
                 {
                     "id": V.agent_id.copy(),
                     "type": np.full(len(V), 3, np.int8),
-                    "strategy": np.zeros(len(V), np.int8),
+                    "strategy": V.strategy.copy(),
                     "active": V.status == ACTIVE,
                     "tokens": L.balances(V.wallet, "token"),
                     "stake": np.zeros(len(V)),
@@ -1631,7 +2180,7 @@ class MarketModel(mesa.Model):
                     "payout": V.payout.copy(),
                     "burned": np.zeros(len(V)),
                     "spent": np.zeros(len(V)),
-                    "payoff": V.payout.copy(),
+                    "payoff": V.payout + V.trade_pnl,
                     "score": np.full(len(V), np.nan),
                     "model_tokens": self._model_value(V.wallet),
                 }
@@ -1643,6 +2192,76 @@ class MarketModel(mesa.Model):
             self.agent_chunks.append(c)
 
     # ------------------------------------------------------------ summary
+
+    def _populations(self):
+        """``(type name, columns, row mask, adversarial mask)`` of every agent population."""
+        P, F, V = self.providers, self.forecasters, self.investors
+        out = [("provider", P, np.ones(len(P), bool), P.strategy != STRATEGY["honest"])]
+        for kind, name in KIND_NAMES.items():
+            m = F.kind == kind
+            bad = (F.strategy != STRATEGY["honest"]) | (F.kind == FREE_RIDER)
+            out.append((name, F, m, bad))
+        vs = getattr(V, "strategy", None) if len(V) else None
+        vbad = vs != STRATEGY["honest"] if vs is not None else np.zeros(len(V), bool)
+        out.append(("investor", V, np.ones(len(V), bool), vbad))
+        return out
+
+    def outcome_table(self):
+        """One row per agent that ever took part: type, strategy, id, final wealth (usd),
+        capital (usd at entry) and whether it is an adversary (a free rider, or any
+        strategy but ``honest``)."""
+        import pandas as pd
+
+        wealth = self.final_wealth()
+        frames = []
+        for name, cols, mask, bad in self._populations():
+            w, cap = wealth[name]
+            strat = getattr(cols, "strategy", None) if len(cols) else None
+            codes = strat[mask] if strat is not None else np.zeros(int(mask.sum()), np.int8)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "type": name,
+                        "strategy": np.asarray(STRATEGIES, dtype=object)[codes]
+                        if codes.size
+                        else np.zeros(0, dtype=object),
+                        "id": cols.agent_id[mask] if len(cols) else np.zeros(0, np.int64),
+                        "wealth": w,
+                        "capital": cap,
+                        "adversary": bad[mask] if len(cols) else np.zeros(0, bool),
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def transfer_to_adversaries(self) -> float:
+        """Net tokens from honest participants and shared accounts into adversaries'.
+
+        Shared accounts: treasury, escrow, jackpot, curation and the verifier pool.
+        Exchange pools, the metamodel, arbitrageurs, minting, burning and fees are
+        neither side (trades are exchanges of value, not transfers).
+        """
+        L = self.ledger
+        side = np.zeros(L.n_accounts, np.int8)  # 0 neither, 1 honest/shared, 2 adversary
+        for acct in (self.treasury, self.escrow, self.jackpot, self.curation):
+            side[acct] = 1
+        side[self.verifier_pool.wallet] = 1
+        for _, cols, mask, bad in self._populations():
+            if not len(cols):
+                continue
+            for locked in ("bond", "stake"):
+                accts = getattr(cols, locked, None)
+                if accts is not None:
+                    side[accts[mask & ~bad]] = 1
+                    side[accts[mask & bad]] = 2
+            side[cols.wallet[mask & ~bad]] = 1
+            side[cols.wallet[mask & bad]] = 2
+        c = L.columns()
+        tok = c["asset"] == L.asset_id("token")
+        src, dst = side[c["src"]], side[c["dst"]]
+        into = tok & (src == 1) & (dst == 2)
+        out = tok & (src == 2) & (dst == 1)
+        return float(c["amount"][into].sum() - c["amount"][out].sum())
 
     def final_wealth(self) -> dict[str, np.ndarray]:
         """Wealth (usd) and capital of every agent that ever took part, by type."""

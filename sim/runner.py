@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from agents.base import STRATEGIES
 from sim.config import Scenario, ScenarioError, load_scenario
 from sim.model import AGENT_TYPES, MarketModel
 
@@ -112,7 +113,36 @@ def run(
             if progress is not None:
                 progress(t + 1, rounds)
     wall = time.perf_counter() - t0
-    return collect(model, wall)
+    result = collect(model, wall)
+    if scenario.run.counterfactual:
+        result.summary["counterfactual"] = counterfactual(scenario, result.summary)
+    return result
+
+
+def without_adversaries(scenario: Scenario) -> Scenario:
+    """The same scenario (and seed) with every adversary switched off (``ADVERSARY_OFF``)."""
+    return load_scenario(scenario.to_dict(), [*ADVERSARY_OFF, "run.counterfactual=false"])
+
+
+def counterfactual(scenario: Scenario, summary: dict[str, Any]) -> dict[str, Any]:
+    """Rerun without adversaries under the same seed; their damage is the difference.
+
+    ``damage.metamodel_mean_corr``: the metamodel's mean score lost to the adversaries;
+    ``damage.honest_payoff_usd``: honest participants' total payoff (final wealth minus
+    capital) lost. Population draws after the removed agents differ between the two
+    runs (same seed, fewer agents), so the difference is a paired estimate, not exact.
+    """
+    base = run(without_adversaries(scenario)).summary
+    mine, theirs = summary["honest"], base["honest"]
+    return {
+        "metamodel_mean_corr": base["metamodel"]["mean_corr"],
+        "honest": theirs,
+        "damage": {
+            "metamodel_mean_corr": base["metamodel"]["mean_corr"]
+            - summary["metamodel"]["mean_corr"],
+            "honest_payoff_usd": theirs["payoff_usd"] - mine["payoff_usd"],
+        },
+    }
 
 
 #: Overrides that remove every adversary from a scenario: the counterfactual market
@@ -120,7 +150,18 @@ def run(
 #: feature adds the keys that switch it off.
 ADVERSARY_OFF: list[str] = [
     "population.free_riders.count=0",
-    "population.developers.lazy_probability=0.0",
+    "population.developers.lazy_fraction=0.0",
+    # the collusion ring and the whales (whales are investor-type agents, strategy
+    # "whale": AGENT_TYPES is unchanged)
+    "population.collusion.providers=0",
+    "population.collusion.developers=0",
+    "population.whales.count=0",
+    "population.sybils.owners=0",  # the sybil groups are removed, not merged back
+    # bad-data providers become honest ones (the same number of providers)
+    "population.providers.bad.noise=0.0",
+    "population.providers.bad.flipped=0.0",
+    "population.providers.bad.stale=0.0",
+    "population.providers.bad.resold=0.0",
 ]
 
 
@@ -146,6 +187,8 @@ def agent_table(model: MarketModel) -> pd.DataFrame:
     cols = {k: np.concatenate([c[k] for c in model.agent_chunks]) for k in model.agent_chunks[0]}
     df = pd.DataFrame(cols)
     df["type"] = pd.Categorical.from_codes(df["type"], categories=list(AGENT_TYPES))
+    if "strategy" in df:
+        df["strategy"] = pd.Categorical.from_codes(df["strategy"], categories=list(STRATEGIES))
     df.insert(0, "round", df.pop("round"))
     df.insert(2, "type", df.pop("type"))
     df.insert(3, "account", df["type"].astype(str) + ":" + df["id"].astype(str))
@@ -203,8 +246,133 @@ def summarize(
             "leaks": int(model_df["leaks"].sum()) if rounds else 0,
         },
         "secure_compute": _secure_compute(model, model_df, agents_df),
+        **_by_strategy(model, agents_df),
+        **_sybil_summary(model, agents_df),
         "mechanisms": {f: c.name for f, c in sc.mechanisms.items()},
         "invariants_ok": True,
+    }
+
+
+def _by_strategy(model: MarketModel, agents_df: pd.DataFrame | None) -> dict[str, Any]:
+    """Outcomes per (type, strategy), the honest and adversarial totals, and the transfer.
+
+    ``by_strategy["TYPE/STRATEGY"]``: agents, mean and median return on capital, total
+    payout (rewards, tokens), tokens burned from them, total payoff (usd). Adversaries
+    are free riders and every agent whose strategy is not ``honest``.
+    ``adversaries.transfer_tokens``: tokens that moved, net, from honest participants and
+    the shared accounts (treasury, escrow, jackpot, curation, verifiers) into
+    adversaries' accounts (exchange trades, minting, burning and fees excluded).
+    """
+    table = model.outcome_table()
+    if agents_df is not None and len(agents_df):
+        sums = agents_df.groupby(["type", "id"], observed=True)[["payout", "burned"]].sum()
+        keys = pd.MultiIndex.from_arrays([table["type"], table["id"]])
+        got = sums.reindex(keys)
+        table["payout"] = got["payout"].fillna(0.0).to_numpy()
+        table["burned"] = got["burned"].fillna(0.0).to_numpy()
+    else:
+        table["payout"] = 0.0
+        table["burned"] = 0.0
+    ok = table["capital"] > 0
+    table["roi"] = np.where(ok, table["wealth"] / table["capital"].where(ok, 1.0) - 1.0, np.nan)
+    table["payoff"] = table["wealth"] - table["capital"]
+    out: dict[str, Any] = {}
+    for (kind, strategy), g in table.groupby(["type", "strategy"], sort=True):
+        roi = g["roi"].dropna()
+        out[f"{kind}/{strategy}"] = {
+            "agents": int(len(g)),
+            "roi_mean": _finite(float(roi.mean())) if len(roi) else 0.0,
+            "roi_median": _finite(float(roi.median())) if len(roi) else 0.0,
+            "payout": float(g["payout"].sum()),
+            "burned": float(g["burned"].sum()),
+            "payoff_usd": float(g["payoff"].sum()),
+        }
+
+    def block(rows: pd.DataFrame) -> dict[str, Any]:
+        roi = rows["roi"].dropna()
+        return {
+            "agents": int(len(rows)),
+            "roi_mean": _finite(float(roi.mean())) if len(roi) else 0.0,
+            "payout": float(rows["payout"].sum()),
+            "burned": float(rows["burned"].sum()),
+            "payoff_usd": float(rows["payoff"].sum()),
+        }
+
+    bad = table["adversary"].to_numpy(bool)
+    adv = block(table[bad])
+    adv["transfer_tokens"] = model.transfer_to_adversaries()
+    return {"by_strategy": out, "honest": block(table[~bad]), "adversaries": adv}
+
+
+def _sybil_summary(model: MarketModel, agents_df: pd.DataFrame | None) -> dict[str, Any]:
+    """``{"sybils": ...}``: each sybil group's outcome against honest developers'.
+
+    Present only when ``population.sybils.owners > 0`` (other summaries are unchanged).
+    Per group (``groups``, by the owner's agent id): its identities, capital and final
+    wealth (usd, summed over identities), payoff = wealth - capital, ``roi`` = payoff /
+    capital, and the tokens paid to and burned from it. The undivided baseline is an
+    honest developer of the same run: ``honest_developer_roi_mean`` over every honest
+    developer (entrants included, as in ``by_strategy``) and
+    ``honest_genesis_roi_mean`` over those present from genesis, like the groups;
+    ``roi_vs_honest`` = ``roi_mean`` (the groups' mean ROI) minus the latter. Each
+    group's capital is one developer's draw, so the two ROIs compare like with like.
+    Developers' returns are skewed (a few compound their rewards; the token's price
+    moves everyone's), so ``honest_genesis_roi_median`` is given too.
+    """
+    cfg = model.config.population.sybils
+    if cfg.owners <= 0:
+        return {}
+    F = model.forecasters
+    table = model.outcome_table()
+    devs = table[table["type"] == "developer"].set_index("id")
+    devs = devs.assign(payoff=devs["wealth"] - devs["capital"])
+    if agents_df is not None and len(agents_df):
+        sums = agents_df[agents_df["type"] == "developer"].groupby("id")[["payout", "burned"]]
+        devs = devs.join(sums.sum(), how="left").fillna({"payout": 0.0, "burned": 0.0})
+    else:
+        devs = devs.assign(payout=0.0, burned=0.0)
+    rows = np.flatnonzero(F.owner >= 0)
+    members = devs.loc[F.agent_id[rows]].assign(group=F.agent_id[F.owner[rows]])
+    groups = []
+    for owner, g in members.groupby("group", sort=True):
+        capital, wealth = float(g["capital"].sum()), float(g["wealth"].sum())
+        groups.append(
+            {
+                "owner": int(owner),
+                "identities": int(len(g)),
+                "capital_usd": capital,
+                "wealth_usd": wealth,
+                "payoff_usd": wealth - capital,
+                "roi": _finite(wealth / capital - 1.0) if capital > 0 else 0.0,
+                "payout": float(g["payout"].sum()),
+                "burned": float(g["burned"].sum()),
+            }
+        )
+
+    def mean_roi(rows: pd.DataFrame, how: str = "mean") -> float:
+        ok = rows[rows["capital"] > 0]
+        r = ok["wealth"] / ok["capital"] - 1.0
+        return _finite(float(getattr(r, how)())) if len(ok) else 0.0
+
+    honest = devs[devs["strategy"] == "honest"]
+    genesis_ids = F.agent_id[(F.entered == 0) & (F.strategy == STRATEGIES.index("honest"))]
+    honest_genesis = honest[honest.index.isin(genesis_ids)]
+    roi = [g["roi"] for g in groups]
+    roi_mean = float(np.mean(roi)) if roi else 0.0
+    base = mean_roi(honest_genesis)
+    return {
+        "sybils": {
+            "owners": cfg.owners,
+            "identities": cfg.identities,
+            "split": cfg.split,
+            "roi_mean": roi_mean,
+            "payoff_usd": float(sum(g["payoff_usd"] for g in groups)),
+            "honest_developer_roi_mean": mean_roi(honest),
+            "honest_genesis_roi_mean": base,
+            "honest_genesis_roi_median": mean_roi(honest_genesis, "median"),
+            "roi_vs_honest": roi_mean - base,
+            "groups": groups,
+        }
     }
 
 

@@ -12,7 +12,7 @@ from sim import load_scenario, run
 BASE = [
     "run.rounds=20",
     "population.free_riders.count=3",
-    "population.developers.lazy_probability=0.1",
+    "population.developers.lazy_fraction=0.1",
 ]
 RULES = [(fam, name) for fam, reg in load_all().items() for name in reg.names()]
 
@@ -89,7 +89,7 @@ def test_truebit_catches_lazy_solvers_and_pays_verifiers():
             "small",
             [
                 "run.rounds=25",
-                "population.developers.lazy_probability=0.3",
+                "population.developers.lazy_fraction=0.3",
                 "mechanisms.verification.name=truebit",
                 "mechanisms.verification.check_probability=0.9",
                 "mechanisms.verification.adaptation=0.0",

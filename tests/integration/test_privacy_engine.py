@@ -54,7 +54,7 @@ def test_secure_training_is_verified_by_the_protocol():
     res = run(
         load_scenario(
             "small",
-            [*BASE, "mechanisms.privacy.name=mpc", "population.developers.lazy_probability=0.5"],
+            [*BASE, "mechanisms.privacy.name=mpc", "population.developers.lazy_fraction=0.5"],
         )
     )
     assert res.model["lazy_claims"].sum() == 0

@@ -167,7 +167,7 @@ def test_cli_run_writes_outputs_and_resolved_scenario_reruns(tmp_path):
     ):
         assert (out / f).is_file(), f
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())
-    assert resolved["run"] == {"rounds": 8, "seed": 3}
+    assert resolved["run"] == {"rounds": 8, "seed": 3, "counterfactual": False}
     assert resolved["mechanisms"]["reward"]["name"] == "numerai"
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["seed"] == 3 and "numpy" in prov["dependencies"]
