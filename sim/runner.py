@@ -113,10 +113,7 @@ def run(
             if progress is not None:
                 progress(t + 1, rounds)
     wall = time.perf_counter() - t0
-    result = collect(model, wall)
-    if scenario.run.counterfactual:
-        result.summary["counterfactual"] = counterfactual(scenario, result.summary)
-    return result
+    return collect(model, wall)
 
 
 def without_adversaries(scenario: Scenario) -> Scenario:
@@ -172,6 +169,8 @@ def collect(model: MarketModel, wall: float = 0.0) -> RunResult:
     agents_df = agent_table(model)
     ledger_df = model.ledger.to_frame()
     summary = summarize(model, model_df, agents_df)
+    if sc.run.counterfactual:  # the same market without its adversaries, same seed
+        summary["counterfactual"] = counterfactual(sc, summary)
     prov = provenance(sc)
     prov["timing"] = {
         "wall_seconds": round(wall, 3),
