@@ -70,7 +70,7 @@ def share_among_positive(taken: np.ndarray, payouts: np.ndarray) -> np.ndarray:
     total = gains.sum()
     if total <= 0:
         return np.zeros(gains.shape[0])
-    return taken.sum() * gains / total
+    return taken.sum() * (gains / total)  # shares first: no underflow for tiny payouts
 
 
 @SLASHING.register("none", claims={"only_on_loss"})
