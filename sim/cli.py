@@ -46,6 +46,81 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--out", help="output folder (default: a new folder under runs/)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument(
+        "--no-report", action="store_true", help="skip the HTML report (report.html, figures/)"
+    )
+    rp = sub.add_parser(
+        "report",
+        help="rebuild the HTML report of a run or sweep folder from its saved tables",
+        description="Write DIR/report.html (every figure embedded; PNGs also in DIR/figures) "
+        "from the files a run or a sweep saved; nothing is rerun.",
+    )
+    rp.add_argument("dir", metavar="DIR", help="a run folder or a sweep folder")
+    sw = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep (a sweep file) on local processes or a Dask cluster",
+        description="Run every point of a sweep file for each of its seeds (the same seeds "
+        "at every point), streaming one row per run to OUT/runs.parquet. Exit code 1 when "
+        "some runs failed (each is recorded with its error).",
+    )
+    sw.add_argument("sweep", help="a sweep file (YAML) or a shipped sweep name (scenarios/sweeps)")
+    sw.add_argument("--out", help="output folder (default: a new folder under runs/)")
+    sw.add_argument(
+        "--workers",
+        type=_pos_int,
+        help="worker processes on this machine (default: the cores; 1 runs in this process)",
+    )
+    sw.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask distributed cluster: tcp://HOST:PORT of its scheduler, or "
+        "'local' for a LocalCluster of --workers processes",
+    )
+    sw.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out: run only the runs it does not hold yet",
+    )
+    sw.add_argument("--quiet", action="store_true", help="no progress")
+    # for tests of resuming and of streaming: stop after N runs; rows per part
+    sw.add_argument("--max-runs", type=_pos_int, help=argparse.SUPPRESS)
+    sw.add_argument("--part-rows", type=_pos_int, help=argparse.SUPPRESS)
+    ck = sub.add_parser(
+        "check",
+        help="check incentive properties (a property file) across seeds; JUnit XML for CI",
+        description="Run every property of the property files across seeds and judge it at "
+        "its confidence level. Exit code 0 when every property comes out as expected, 1 "
+        "otherwise (an undecided property counts as violated).",
+    )
+    ck.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="property files (YAML) or shipped names (scenarios/properties, e.g. essay)",
+    )
+    ck.add_argument("--junit", metavar="OUT.xml", help="also write the results as JUnit XML")
+    ck.add_argument("--seeds", type=_pos_int, help="run every property with exactly N seeds")
+    ck.add_argument(
+        "--quick", action="store_true", help="each property's quick size: fewer seeds and rounds"
+    )
+    ck.add_argument(
+        "--workers",
+        type=_pos_int,
+        help="worker processes on this machine (default: the cores; 1 runs in this process)",
+    )
+    ck.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: tcp://HOST:PORT, or 'local' for a LocalCluster",
+    )
+    ck.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="only the properties whose name contains TEXT (repeatable)",
+    )
+    ck.add_argument("--quiet", action="store_true", help="no progress lines")
     sub.add_parser("list", help="list shipped scenarios and registered mechanisms")
     c = sub.add_parser(
         "calibrate",
@@ -91,6 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list()
         if args.command == "calibrate":
             return cmd_calibrate(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "sweep":
+            return cmd_sweep(args, list(sys.argv if argv is None else ["mlmarket", *argv]))
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_run(args, list(sys.argv if argv is None else ["mlmarket", *argv]))
     except ScenarioError as e:
         print(f"mlmarket: error: {e}", file=sys.stderr)
@@ -98,6 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlmarket: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
 
 
 def cmd_list() -> int:
@@ -149,7 +236,123 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     result.write(out)
     print(format_summary(args.scenario, result.summary, result.provenance["timing"]))
     print(f"results in {out}")
-    return 0
+    if args.no_report:
+        return 0
+    return 0 if _report(out) else 1
+
+
+def _report(folder: Path) -> bool:
+    """Build FOLDER/report.html; on failure say so in one line (the results stay)."""
+    try:
+        from analysis.report import build_report
+
+        rep = build_report(folder)
+    except Exception as e:  # a report must never cost the run its results
+        print(
+            f"mlmarket: report failed ({type(e).__name__}: {e}); the results are saved, "
+            f"`mlmarket report {folder}` retries",
+            file=sys.stderr,
+        )
+        return False
+    for name, error in rep.failed.items():
+        print(f"mlmarket: report: figure {name} failed ({error})", file=sys.stderr)
+    print(f"report in {rep.path} ({len(rep.figures)} figures, {rep.seconds:.1f} s)")
+    return not rep.failed
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``mlmarket report DIR``: rebuild a run's or a sweep's report from its saved files."""
+    from analysis.report import ReportError, folder_kind
+
+    try:
+        folder_kind(args.dir)
+    except ReportError as e:
+        raise ScenarioError(str(e)) from None
+    return 0 if _report(Path(args.dir)) else 1
+
+
+def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    """``mlmarket sweep``: validate the sweep file and the folder, then run what is missing."""
+    import signal
+
+    from sim.sweep import SweepAborted, format_outcome, load_sweep, run_sweep
+
+    if args.scheduler is not None:
+        sched = args.scheduler
+        if sched != "local" and "://" not in sched:
+            raise ScenarioError(
+                f"--scheduler {sched!r}: expected tcp://HOST:PORT (a Dask scheduler) or 'local'"
+            )
+        if sched != "local" and args.workers is not None:
+            raise ScenarioError(
+                "--workers sets the processes on this machine or of --scheduler local; "
+                "a cluster at an address has its own workers"
+            )
+    if args.resume and not args.out:
+        raise ScenarioError("--resume continues the sweep in --out; give --out")
+    spec = load_sweep(args.sweep)
+    if args.out:
+        out = Path(args.out)
+    else:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")  # noqa: UP017
+        out = Path("runs") / f"sweep-{spec.name}-{stamp}"
+
+    def terminate(signum, frame):  # SIGTERM saves finished runs like Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        outcome = run_sweep(
+            spec,
+            out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            progress=not args.quiet,
+            max_runs=args.max_runs,
+            part_rows=args.part_rows or 500,
+            command=argv,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"mlmarket: interrupted; finished runs are saved in {out} "
+            f"(`mlmarket sweep {args.sweep} --out {out} --resume` continues)",
+            file=sys.stderr,
+        )
+        return 130
+    except SweepAborted as e:
+        print(f"mlmarket: sweep stopped: {e}; `--resume` continues", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for m in outcome.unmatched_metrics:
+        print(
+            f"mlmarket: warning: metric {m!r} matched no value of the run summary", file=sys.stderr
+        )
+    for name in outcome.repaired:
+        print(
+            f"mlmarket: {name} was left incomplete by an earlier stop; its runs were redone",
+            file=sys.stderr,
+        )
+    print(format_outcome(outcome, spec))
+    print(f"results in {out}")
+    return 1 if outcome.failed else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``mlmarket check``: validate the property files, run them, report (analysis.properties)."""
+    from analysis.properties import run_check
+
+    return run_check(
+        args.files,
+        junit=args.junit,
+        seeds=args.seeds,
+        quick=args.quick,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        only=args.only,
+        progress=not args.quiet,
+    )
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -252,6 +455,21 @@ def format_summary(name: str, s: dict, timing: dict) -> str:
         f"  flows        data sales {f['data_sales']:,.0f}, payouts {f['payouts']:,.0f}, "
         f"slashed {f['slashed']:,.0f} tokens; {f['leaks']} leaks",
     ]
+    adv, honest = s.get("adversaries", {}), s.get("honest", {})
+    if adv.get("agents", 0):
+        line = (
+            f"  adversaries  {adv['agents']} agents, mean ROI {adv['roi_mean']:+.2%} "
+            f"(honest {honest['roi_mean']:+.2%}); net {adv['transfer_tokens']:,.0f} tokens "
+            "from honest participants and shared accounts"
+        )
+        cf = s.get("counterfactual")
+        if cf:
+            d = cf["damage"]
+            line += (
+                f"; without them the metamodel scores {d['metamodel_mean_corr']:+.4f} more "
+                f"and honest payoff is {d['honest_payoff_usd']:+,.0f} usd higher"
+            )
+        lines.append(line)
     c = s.get("secure_compute", {})
     if c.get("core_seconds", 0) > 0:
         lines.append(

@@ -1,0 +1,1 @@
+"""Property files shipped with mlmarket: incentive properties that `mlmarket check` runs."""
