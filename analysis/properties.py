@@ -792,11 +792,7 @@ class RunView:
         rows = self._window(self.select_agents(where), window)
         col = rows[["type", "id", agg.column]].dropna(subset=[agg.column])
         g = col.groupby(["type", "id"], observed=True, sort=True)[agg.column]
-        fn = {"median": "median", "first": "first", "last": "last", "count": "count"}.get(
-            agg.fn, agg.fn
-        )
-        out = g.agg("std" if fn == "std" else fn).astype(float)
-        return out
+        return g.agg(agg.fn).astype(float)  # pandas' std, like _reduce's, has ddof 1
 
     def select_agents(self, where: Mapping[str, Any]):
         """Rows of the agents table of the agents selected by ``where``.

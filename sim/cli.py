@@ -99,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         help="property files (YAML) or shipped names (scenarios/properties, e.g. essay)",
     )
     ck.add_argument("--junit", metavar="OUT.xml", help="also write the results as JUnit XML")
-    ck.add_argument("--seeds", type=_pos_int, help="run every property with exactly N seeds")
+    ck.add_argument(
+        "--seeds", type=_pos_int, metavar="N", help="run every property with exactly N seeds"
+    )
     ck.add_argument(
         "--quick", action="store_true", help="each property's quick size: fewer seeds and rounds"
     )

@@ -895,3 +895,17 @@ def test_identical_runs_of_several_properties_run_once(tmp_path, fake_runs):
     runs = [j for j in fake_runs["calls"] if dict(j.overrides)["run.rounds"] != 1]
     assert len(runs) == 6  # 3 seeds shared by p0 and p1, 3 seeds of the other settings
     assert sorted(len(j.requests) for j in runs) == [2, 2, 2, 4, 4, 4]
+
+
+def test_a_sweep_point_as_the_scenario(tmp_path):
+    p = {k: v for k, v in prop().items() if k != "scenario"}
+    (loaded,) = load_properties(write(tmp_path, [{**p, "sweep": "verifiers_dilemma", "point": 2}]))
+    ov = dict(loaded.overrides)
+    assert ov["mechanisms.verification.forced_error_rate"] == 0.1 and ov["run.rounds"] == 150
+    assert loaded.scenario_ref == "verifiers_dilemma" and loaded.seed == 0
+    with pytest.raises(
+        PropertyError, match=r"properties\[0\].point: expected an integer in \[0, 2\]"
+    ):
+        load_properties(write(tmp_path, [{**p, "sweep": "verifiers_dilemma", "point": 3}]))
+    with pytest.raises(PropertyError, match="give scenario or sweep"):
+        load_properties(write(tmp_path, [{**prop(), "sweep": "verifiers_dilemma", "point": 0}]))
