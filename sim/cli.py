@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the sweep in --out: run only the runs it does not hold yet",
     )
     sw.add_argument("--quiet", action="store_true", help="no progress")
+    sw.add_argument(
+        "--no-report", action="store_true", help="skip the HTML report (report.html, figures/)"
+    )
     # for tests of resuming and of streaming: stop after N runs; rows per part
     sw.add_argument("--max-runs", type=_pos_int, help=argparse.SUPPRESS)
     sw.add_argument("--part-rows", type=_pos_int, help=argparse.SUPPRESS)
@@ -338,6 +341,8 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         )
     print(format_outcome(outcome, spec))
     print(f"results in {out}")
+    if not args.no_report and not _report(out):
+        return 1
     return 1 if outcome.failed else 0
 
 
