@@ -1,5 +1,8 @@
 """``mlmarket sweep`` end to end: one worker, two, a Dask LocalCluster, failures, kills, resume.
 
+Only the two-worker test lets the sweep end with its report (analysis/report.py, tested
+on its own); the others pass ``--no-report``.
+
 Every table is compared with the one-worker reference after sorting by (point_id, seed)
 and dropping the timing columns: common random numbers and seeds fixed before dispatch
 make them identical whatever ran them.
@@ -102,7 +105,7 @@ def test_two_local_workers_give_the_same_table(tiny, reference, tmp_path, capsys
 def test_dask_local_cluster_gives_the_same_table(tiny, reference, tmp_path, capsys):
     out = tmp_path / "dask"
     argv = ["sweep", str(tiny), "--out", str(out), "--scheduler", "local", "--workers", "2"]
-    assert main([*argv, "--quiet"]) == 0
+    assert main([*argv, "--quiet", "--no-report"]) == 0
     assert "Dask LocalCluster of 2 processes" in capsys.readouterr().out
     same(table(out), table(reference))
 
@@ -119,7 +122,10 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
 
     monkeypatch.setattr(sim.sweep, "_simulate", flaky)
     out = tmp_path / "fail"
-    assert main(["sweep", str(tiny), "--out", str(out), "--workers", "1", "--quiet"]) == 1
+    assert (
+        main(["sweep", str(tiny), "--out", str(out), "--workers", "1", "--quiet", "--no-report"])
+        == 1
+    )
     printed = capsys.readouterr().out
     assert "1 failed" in printed and "the market blew up" in printed
     df = table(out)
@@ -140,7 +146,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
 
 def test_stopped_sweep_resumes_without_duplicates(tiny, reference, tmp_path, capsys):
     out = tmp_path / "partial"
-    argv = ["sweep", str(tiny), "--out", str(out), "--workers", "1", "--quiet"]
+    argv = ["sweep", str(tiny), "--out", str(out), "--workers", "1", "--quiet", "--no-report"]
     assert main([*argv, "--max-runs", "3", "--part-rows", "2"]) == 0
     assert "5 runs to go" in capsys.readouterr().out
     assert len(table(out)) == 3
@@ -158,7 +164,9 @@ def test_resume_refuses_a_different_sweep(tiny, reference, tmp_path, capsys):
     out = tmp_path / "copy"
     shutil.copytree(reference, out)
     changed = write(tmp_path / "changed.yaml", {**TINY, "seeds": 3})
-    assert main(["sweep", str(changed), "--out", str(out), "--resume", "--quiet"]) == 2
+    assert (
+        main(["sweep", str(changed), "--out", str(out), "--resume", "--quiet", "--no-report"]) == 2
+    )
     err = capsys.readouterr().err
     assert "differs" in err and "at seeds" in err and err.count("\n") == 1
 
@@ -167,9 +175,11 @@ def test_two_sweeps_never_write_into_one_folder(tiny, reference, tmp_path, capsy
     out = tmp_path / "busy"
     shutil.copytree(reference, out)
     with sim.sweep._locked(out):  # as a running sweep holds it
-        assert main(["sweep", str(tiny), "--out", str(out), "--resume", "--quiet"]) == 2
+        assert (
+            main(["sweep", str(tiny), "--out", str(out), "--resume", "--quiet", "--no-report"]) == 2
+        )
         assert "another sweep is writing there" in capsys.readouterr().err
-    assert main(["sweep", str(tiny), "--out", str(out), "--resume", "--quiet"]) == 0
+    assert main(["sweep", str(tiny), "--out", str(out), "--resume", "--quiet", "--no-report"]) == 0
 
 
 def test_half_written_part_is_detected_and_redone(tiny, reference, tmp_path, capsys):
@@ -179,7 +189,7 @@ def test_half_written_part_is_detected_and_redone(tiny, reference, tmp_path, cap
     data = part.read_bytes()
     part.write_bytes(data[: len(data) // 2])  # a power cut mid-write
     (out / "runs.parquet" / ".part-00001.parquet.tmp").write_bytes(data[:100])
-    assert main(["sweep", str(tiny), "--out", str(out), "--resume", "--quiet"]) == 0
+    assert main(["sweep", str(tiny), "--out", str(out), "--resume", "--quiet", "--no-report"]) == 0
     captured = capsys.readouterr()
     assert "part-00000.parquet" in captured.err and "redone" in captured.err
     assert "ran 8" in captured.out
@@ -193,7 +203,7 @@ def test_sigkill_of_the_process_group_then_resume(tmp_path, capsys):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "sim.cli", "sweep", str(spec), "--out", str(out)]
     proc = subprocess.Popen(
-        [*cmd, "--workers", "2", "--part-rows", "1", "--quiet"],
+        [*cmd, "--workers", "2", "--part-rows", "1", "--quiet", "--no-report"],
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -213,7 +223,20 @@ def test_sigkill_of_the_process_group_then_resume(tmp_path, capsys):
     before = table(out)
     assert 2 <= len(before) < 20
     assert (
-        main(["sweep", str(spec), "--out", str(out), "--resume", "--quiet", "--workers", "1"]) == 0
+        main(
+            [
+                "sweep",
+                str(spec),
+                "--out",
+                str(out),
+                "--resume",
+                "--quiet",
+                "--no-report",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
     )
     after = table(out)
     assert len(after) == 20 and not after.duplicated(["point_id", "seed"]).any()
@@ -234,7 +257,7 @@ def test_metrics_and_per_run_tables(tmp_path):
         },
     )
     out = tmp_path / "m"
-    assert main(["sweep", str(spec), "--out", str(out), "--quiet"]) == 0
+    assert main(["sweep", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 0
     df = load_runs(out)
     metrics = [c for c in df.columns if c not in df.attrs["parameters"]]
     fixed = {"point_id", "seed", "run_seed", "status", "error", "wall_s", "cpu_s"}
@@ -264,7 +287,10 @@ def test_a_lost_worker_is_found_recorded_and_the_others_rerun(
 ):
     monkeypatch.setattr(sim.sweep, "run_task", crash_at_point_1)
     out = tmp_path / "lost"
-    assert main(["sweep", str(tiny), "--out", str(out), "--workers", "2", "--quiet"]) == 1
+    assert (
+        main(["sweep", str(tiny), "--out", str(out), "--workers", "2", "--quiet", "--no-report"])
+        == 1
+    )
     assert "WorkerLost" in capsys.readouterr().out
     df = table(out)
     assert len(df) == 8 and not df.duplicated(["point_id", "seed"]).any()
@@ -281,7 +307,7 @@ def test_sigterm_saves_finished_runs_then_resume(tmp_path, capsys):
     out = tmp_path / "term"
     cmd = [sys.executable, "-m", "sim.cli", "sweep", str(spec), "--out", str(out)]
     proc = subprocess.Popen(
-        [*cmd, "--workers", "1", "--part-rows", "2", "--quiet"],
+        [*cmd, "--workers", "1", "--part-rows", "2", "--quiet", "--no-report"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -299,6 +325,6 @@ def test_sigterm_saves_finished_runs_then_resume(tmp_path, capsys):
     assert "interrupted" in err and "--resume" in err
     saved = len(table(out))
     assert 2 <= saved < 20
-    assert main([*cmd[3:], "--resume", "--quiet", "--workers", "1"]) == 0
+    assert main([*cmd[3:], "--resume", "--quiet", "--no-report", "--workers", "1"]) == 0
     assert f"{saved} runs were already done" in capsys.readouterr().out
     assert len(table(out)) == 20
