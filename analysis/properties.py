@@ -2480,30 +2480,12 @@ class _Dask:
     """A Dask distributed client: a scheduler's address, or ``local`` (a LocalCluster)."""
 
     def __init__(self, scheduler: str, workers: int):
-        import dask
-        from distributed import Client, LocalCluster
+        from sim.sweep import SweepError, connect_dask
 
-        self.cluster = None
         try:
-            if scheduler == "local":
-                with dask.config.set({"distributed.worker.profile.enabled": False}):
-                    self.cluster = LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=None,
-                    )
-                self.client = Client(self.cluster)
-                self.label = f"Dask LocalCluster of {workers} processes"
-            else:
-                self.client = Client(scheduler, timeout="10s")
-                self.label = f"Dask cluster at {scheduler}"
-        except (OSError, TimeoutError) as e:
-            if self.cluster is not None:
-                self.cluster.close()
-            raise PropertyError(
-                f"--scheduler {scheduler}: cannot reach the scheduler ({e})"
-            ) from None
+            self.client, self.cluster, self.label = connect_dask(scheduler, workers)
+        except SweepError as e:
+            raise PropertyError(str(e)) from None
 
     def capacity(self) -> int:
         with contextlib.suppress(Exception):

@@ -1138,38 +1138,44 @@ class _LocalPool:
                 proc.terminate()
 
 
+def connect_dask(scheduler: str, workers: int):
+    """``(client, cluster, label)`` for an existing scheduler or ``local`` (a LocalCluster).
+
+    ``cluster`` is None for an existing scheduler. Raises :class:`SweepError` when the
+    scheduler cannot be reached or dask distributed is missing.
+    """
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - a dependency of mlmarket
+        raise SweepError(
+            "--scheduler needs dask distributed: pip install 'dask[distributed]'"
+        ) from None
+    cluster = None
+    try:
+        if scheduler == "local":
+            # the statistical profiler samples the running task's stack every 10 ms,
+            # which slows pure-Python runs down by taking the GIL
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+            return Client(cluster), cluster, f"Dask LocalCluster of {workers} processes"
+        return Client(scheduler, timeout="10s"), None, f"Dask cluster at {scheduler}"
+    except (OSError, TimeoutError) as e:
+        if cluster is not None:
+            cluster.close()
+        raise SweepError(f"--scheduler {scheduler}: cannot reach the scheduler ({e})") from None
+
+
 class _Dask:
     """A Dask distributed client: an existing scheduler, or a LocalCluster (``local``)."""
 
     def __init__(self, scheduler: str, workers: int):
-        try:
-            import dask
-            from distributed import Client, LocalCluster
-        except ImportError:  # pragma: no cover - a dependency of mlmarket
-            raise SweepError(
-                "--scheduler needs dask distributed: pip install 'dask[distributed]'"
-            ) from None
-        self.cluster = None
-        try:
-            if scheduler == "local":
-                # the statistical profiler samples the running task's stack every 10 ms,
-                # which slows pure-Python runs down by taking the GIL
-                with dask.config.set({"distributed.worker.profile.enabled": False}):
-                    self.cluster = LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=None,
-                    )
-                self.client = Client(self.cluster)
-                self.label = f"Dask LocalCluster of {workers} processes"
-            else:
-                self.client = Client(scheduler, timeout="10s")
-                self.label = f"Dask cluster at {scheduler}"
-        except (OSError, TimeoutError) as e:
-            if self.cluster is not None:
-                self.cluster.close()
-            raise SweepError(f"--scheduler {scheduler}: cannot reach the scheduler ({e})") from None
+        self.client, self.cluster, self.label = connect_dask(scheduler, workers)
         self._threads = 1
         self._checked = -math.inf
 
