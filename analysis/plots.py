@@ -25,9 +25,10 @@ when it is ``honest`` (:func:`group_color`).
 Large populations are aggregated, never drawn agent by agent when that stops being
 readable or fast: sums by round and type, box plots over quantiles with at most
 :data:`STRIP_MAX` sampled points per group, Lorenz curves at most 1,000 points long,
-the flow network restricted to the top providers and models (the rest merged into one
-node each). Everything is vectorised over rows; nothing loops over agents in Python,
-so a market of ten thousand agents draws in about the time of a small one.
+the flow network restricted to the top providers and models and the largest of every
+group (the rest of each group merged into one node). Everything is vectorised over
+rows; nothing loops over agents in Python, so a market of ten thousand agents draws in
+about the time of a small one.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ STYLE = {
     "grid.linewidth": 0.6,
 }
 _TYPE_ORDER = tuple(TYPE_COLORS)
-_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
 _THOUSANDS = StrMethodFormatter("{x:,.0f}")
 # box plots lying down: ``orientation`` since matplotlib 3.10 (``vert`` is deprecated)
 _HORIZONTAL = (
@@ -127,6 +128,51 @@ def strategy_color(strategy: str) -> str:
 def group_color(kind: str, strategy: str) -> str:
     """Color of the group ``kind/strategy``: its type's when honest, else its strategy's."""
     return type_color(kind) if strategy == "honest" else strategy_color(strategy)
+
+
+def group_label(kind: str, strategy: str) -> str:
+    """How figures name the group ``kind/strategy``.
+
+    ``type/strategy`` as ``summary.json``'s ``by_strategy`` names it, except for free
+    riders with no other strategy: they are adversaries by their type, and calling
+    them ``free_rider/honest`` next to "honest agents" would read as a contradiction.
+    """
+    if kind == "free_rider" and strategy == "honest":
+        return "free_rider"
+    return f"{kind}/{strategy}"
+
+
+def _plural(kind: str, strategy: str = "honest") -> str:
+    """``developers``, ``free riders``, ``providers (noise)``: a group as a noun."""
+    noun = kind.replace("_", " ") + "s"
+    return noun if strategy == "honest" else f"{noun} ({strategy})"
+
+
+def _pretty(name: str) -> str:
+    """A ledger reason or account as a label (``data_purchase`` -> ``data purchase``)."""
+    return str(name).replace("_", " ")
+
+
+#: Hatches of agent types, to tell apart bars of groups that share a strategy's color.
+TYPE_HATCHES: dict[str, str | None] = {
+    "provider": None,
+    "developer": "////",
+    "free_rider": "....",
+    "investor": "xxxx",
+}
+#: Line styles of agent types, to tell apart groups that share a strategy's color.
+TYPE_DASHES: dict[str, Any] = {
+    "provider": "-",
+    "developer": "--",
+    "free_rider": ":",
+    "investor": "-.",
+}
+
+
+def _lighter(color, amount: float = 0.55) -> tuple[float, float, float]:
+    """``color`` mixed with white (``amount`` of white)."""
+    r, g, b = mcolors.to_rgb(color)
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
 
 def _type_rank(kind: str) -> int:
@@ -319,7 +365,8 @@ def _account_sides(names: pd.Index, per_agent: pd.DataFrame) -> tuple[np.ndarray
     acct = per_agent["account"].to_numpy(str)
     bad = per_agent["adversary"].to_numpy(bool)
     kinds = per_agent["type"].to_numpy(str)
-    groups = per_agent["group"].to_numpy(str)
+    strategies = per_agent["strategy"].to_numpy(str)
+    groups = [group_label(k, st) for k, st in zip(kinds, strategies, strict=True)]
     for suffix in ("", ":stake", ":bond"):
         for a, b, k, grp in zip(acct, bad, kinds, groups, strict=True):
             side[a + suffix] = 2 if b else 1
@@ -488,17 +535,22 @@ def active_agents(model: pd.DataFrame) -> Figure:
 
 
 def metamodel(model: pd.DataFrame) -> Figure:
-    """The metamodel's score per round (with a rolling mean) and its cumulative P&L (usd)."""
+    """The metamodel's score per round (with a rolling mean), its profit or loss each
+    round and cumulated (usd).
+
+    The round's P&L and the cumulative P&L have panels of their own: on one axis the
+    cumulative sum flattens the rounds' bars to a line at 0.
+    """
     _need(model, ["round", "metamodel_corr", "metamodel_pnl"], "model.parquet")
     with _styled():
-        fig = _figure(5.5)
-        ax1, ax2 = fig.subplots(2, 1, sharex=True)
+        fig = _figure(7.0, hspace=0.55)
+        ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[1.6, 1.0, 1.2])
         r = model["round"].to_numpy()
         n = len(model)
 
         corr = model["metamodel_corr"].astype(float)
         ax1.plot(r, corr, ".", ms=3, color="#9ecae1", label="metamodel, each round")
-        ax1.plot(r, _rolling(corr, n), color="#08519c", lw=1.8, label="metamodel, rolling")
+        ax1.plot(r, _rolling(corr, n), color="#08519c", lw=1.8, label="metamodel, rolling mean")
         if "mean_corr" in model.columns:
             ax1.plot(
                 r,
@@ -506,33 +558,34 @@ def metamodel(model: pd.DataFrame) -> Figure:
                 color=type_color("developer"),
                 lw=1.2,
                 ls="--",
-                label="models' mean (rolling)",
+                label="models' mean, rolling",
             )
         ax1.axhline(0, color=NEUTRAL, lw=0.6)
-        ax1.set_ylabel("correlation with realized returns")
-        ax1.set_title("Score (resolved rounds)")
+        ax1.set_ylabel("correlation with\nrealized returns")
+        ax1.set_title("Score of each resolved round")
         _legend_outside(ax1)
+        pnl = model["metamodel_pnl"].to_numpy(float)
+        edges = np.append(r - 0.5, r[-1] + 0.5)
+        ok = np.nan_to_num(pnl)
+        ax2.stairs(np.where(ok > 0, ok, 0.0), edges, fill=True, color="#41ab5d", label="profit")
+        ax2.stairs(np.where(ok < 0, ok, 0.0), edges, fill=True, color=BURN_COLOR, label="loss")
+        ax2.axhline(0, color=NEUTRAL, lw=0.6)
+        ax2.set_ylabel("usd per round")
+        ax2.yaxis.set_major_formatter(_THOUSANDS)
+        ax2.set_title("Trading profit or loss of each round")
+        _legend_outside(ax2)
         cum = (
             model["metamodel_cum_pnl"]
             if "metamodel_cum_pnl" in model.columns
             else model["metamodel_pnl"].cumsum()
         )
-        edges = np.append(r - 0.5, r[-1] + 0.5)
-        ax2.stairs(
-            model["metamodel_pnl"].to_numpy(float),
-            edges,
-            fill=True,
-            color="#bdbdbd",
-            label="P&L of the round",
-        )
-        ax2.plot(r, cum, color="#08519c", lw=1.8, label="cumulative P&L")
-        ax2.axhline(0, color=NEUTRAL, lw=0.6)
-        ax2.set_ylabel("usd")
-        ax2.yaxis.set_major_formatter(_THOUSANDS)
-        ax2.set_xlabel("round")
-        ax2.set_title("Trading profit and loss")
-        _legend_outside(ax2)
-        fig.suptitle("The metamodel")
+        ax3.plot(r, cum, color="#08519c", lw=1.8)
+        ax3.axhline(0, color=NEUTRAL, lw=0.6)
+        ax3.set_ylabel("usd")
+        ax3.yaxis.set_major_formatter(_THOUSANDS)
+        ax3.set_xlabel("round")
+        ax3.set_title("Cumulative trading profit and loss")
+        fig.suptitle("The metamodel: how good, and what trading on it earns")
         return fig
 
 
@@ -656,7 +709,7 @@ def roi_distribution(per_agent: pd.DataFrame, seed: int = 0) -> Figure:
     grouped = ok.groupby(["type", "strategy"], sort=False)
     keys = sorted(grouped.groups, key=lambda t: (_type_rank(t[0]), t[1] != "honest", t[1]))
     by_group = [
-        (f"{k}/{s}", grouped.get_group((k, s))["roi"].to_numpy(float), group_color(k, s))
+        (group_label(k, s), grouped.get_group((k, s))["roi"].to_numpy(float), group_color(k, s))
         for k, s in keys
     ]
     two = len(by_group) > len(by_type)
@@ -779,7 +832,7 @@ def _scatter_groups(ax, df: pd.DataFrame, x: str, y: str) -> list:
                 color=color,
                 alpha=0.75,
                 edgecolors="none",
-                label=f"{k}/{s} ({len(part):,})",
+                label=f"{group_label(k, s)} ({len(part):,})",
             )
         )
     return handles
@@ -880,19 +933,49 @@ def _edge_sums(ledger: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return df.groupby(["src", "dst"], as_index=False, sort=False)["tokens"].sum()
 
 
+def _account_groups(accounts: pd.Index, per_agent: pd.DataFrame) -> pd.DataFrame:
+    """Type and strategy of wallet accounts (from the per-agent table, else the name)."""
+    info = per_agent.drop_duplicates("account").set_index("account")[["type", "strategy"]]
+    out = info.reindex(accounts)
+    guess = pd.Series(accounts, index=accounts).str.extract(r"^([a-z_]+):", expand=False)
+    out["type"] = out["type"].fillna(guess).fillna("other").astype(str)
+    out["strategy"] = out["strategy"].fillna("honest").astype(str)
+    return out
+
+
+def _keep_top(flow: pd.Series, groups: pd.DataFrame, top: int, reserve: int) -> pd.Index:
+    """The ``top`` accounts by ``flow``, the ``reserve`` largest of every group, and the
+    last of a group when it alone would be left (a merged node of one says nothing)."""
+    g = (groups.loc[flow.index, "type"] + "/" + groups.loc[flow.index, "strategy"]).to_numpy()
+    rank = flow.groupby(g).rank(ascending=False, method="first")
+    keep = flow.index[:top].union(flow.index[(rank <= reserve).to_numpy()])
+    rest = pd.Series(~flow.index.isin(keep), index=flow.index)
+    alone = rest.groupby(g).transform("sum").to_numpy() == 1
+    return keep.union(flow.index[rest.to_numpy() & alone])
+
+
 def flows_network(
-    ledger: pd.DataFrame, per_agent: pd.DataFrame, top_providers: int = 12, top_models: int = 25
+    ledger: pd.DataFrame,
+    per_agent: pd.DataFrame,
+    top_providers: int = 12,
+    top_models: int = 25,
+    reserve: int = 2,
 ) -> Figure:
     """Who bought data from whom, and which models fed the metamodel (networkx).
 
-    A layered graph (``networkx.multipartite_layout``): data providers on the left,
-    models (developers and free riders) in the middle, the metamodel on the right. A
-    provider-model edge is the tokens the model's owner paid that provider for data
-    (ledger reason ``data_purchase``); a model-metamodel edge is the tokens staked on
-    the model's predictions (``stake`` minus ``unstake``), the weight it brings to the
-    metamodel. Widths are proportional to tokens within each kind of edge. The
-    ``top_providers`` providers by sales and the ``top_models`` models by tokens paid and
-    staked are drawn; the others are merged into one node per layer.
+    A layered graph: data providers on the left, models (developers and free riders)
+    in the middle, the metamodel on the right, placed by layer as
+    ``networkx.multipartite_layout`` does. A provider-model edge is the tokens the
+    model's owner paid that provider for data (ledger reason ``data_purchase``), in the
+    seller's color; a model-metamodel edge is the tokens staked on the model's
+    predictions (``stake`` minus ``unstake``), the weight it brings to the metamodel.
+    Widths (and opacity) are proportional to tokens within each kind of edge.
+
+    The ``top_providers`` providers by sales and the ``top_models`` models by tokens paid
+    and staked are drawn, with the ``reserve`` largest of every group (type and
+    strategy) so that a small adversarial group is never hidden among the others; the
+    rest of each group is merged into one lighter node ("40 other developers"). Nodes
+    are grouped by type and strategy, largest first within a group.
     """
     import networkx as nx
 
@@ -908,30 +991,47 @@ def flows_network(
     sales = buys.groupby("dst")["tokens"].sum().sort_values(ascending=False)
     bought = buys.groupby("src")["tokens"].sum()
     model_flow = bought.add(staked, fill_value=0.0).sort_values(ascending=False)
-    keep_p = list(sales.index[:top_providers])
-    keep_m = list(model_flow.index[:top_models])
-    other_p = f"{len(sales) - len(keep_p):,} other providers"
-    other_m = f"{len(model_flow) - len(keep_m):,} other models"
-    pmap = {p: p for p in keep_p}
-    mmap = {m: m for m in keep_m}
-    data = pd.DataFrame(
-        {
-            "u": buys["dst"].map(pmap).fillna(other_p),
-            "v": buys["src"].map(mmap).fillna(other_m),
-            "tokens": buys["tokens"],
+    groups = _account_groups(sales.index.union(model_flow.index), per_agent)
+
+    def layer_of(flow: pd.Series, top: int) -> tuple[list[str], dict[str, str], dict[str, int]]:
+        """Nodes of a layer in drawing order, the node of every account, and the merged
+        nodes with the number of accounts in each."""
+        keep = _keep_top(flow, groups, top, reserve)
+        g = groups.loc[flow.index]
+        kept = flow.index.isin(keep)
+        node = pd.Series(flow.index, index=flow.index, dtype=object)
+        counts = (~pd.Series(kept, index=flow.index)).groupby([g["type"], g["strategy"]]).sum()
+        merged_name = {
+            (k, st): f"{c:,} other {_plural(k, st)}" for (k, st), c in counts.items() if c > 0
         }
+        for (k, st), name in merged_name.items():
+            node[(~kept) & (g["type"] == k).to_numpy() & (g["strategy"] == st).to_numpy()] = name
+        order = pd.DataFrame(
+            {
+                "node": node.to_numpy(),
+                "t": [_type_rank(k) for k in g["type"]],
+                "adv": (g["strategy"] != "honest").to_numpy(),
+                "s": g["strategy"].to_numpy(),
+                "merged": ~kept,
+                "flow": -flow.to_numpy(),
+            }
+        )
+        order = order.sort_values(["t", "adv", "s", "merged", "flow"], kind="stable")
+        nodes = list(dict.fromkeys(order["node"]))
+        return nodes, node.to_dict(), {merged_name[key]: int(counts[key]) for key in merged_name}
+
+    p_nodes, pmap, p_merged = layer_of(sales, top_providers)
+    m_nodes, mmap, m_merged = layer_of(model_flow, top_models)
+    members = {**p_merged, **m_merged}
+    merged = set(members)
+    data = pd.DataFrame(
+        {"u": buys["dst"].map(pmap), "v": buys["src"].map(mmap), "tokens": buys["tokens"]}
     )
     data = data.groupby(["u", "v"], as_index=False, sort=False)["tokens"].sum()
-    meta = pd.DataFrame(
-        {"u": [mmap.get(m, other_m) for m in staked.index], "tokens": staked.to_numpy()}
-    )
+    meta = pd.DataFrame({"u": staked.index.map(mmap), "tokens": staked.to_numpy()})
     meta = meta.groupby("u", as_index=False, sort=False)["tokens"].sum()
 
-    layers = [list(keep_p), list(keep_m), ["metamodel"]]
-    if len(sales) > len(keep_p):
-        layers[0].append(other_p)
-    if len(model_flow) > len(keep_m):
-        layers[1].append(other_m)
+    layers = [p_nodes, m_nodes, ["metamodel"]]
     g = nx.DiGraph()
     pos = {}
     for layer, nodes in enumerate(layers):
@@ -942,19 +1042,24 @@ def flows_network(
         g.add_edge(u, v, tokens=float(w), kind="data")
     for u, w in meta.itertuples(index=False):
         g.add_edge(u, "metamodel", tokens=float(w), kind="stake")
-    merged = {other_p, other_m}
 
-    info = per_agent.drop_duplicates("account").set_index("account")
-    color, label = {}, {}
+    color, label, group_of = {}, {}, {}
+    node_group = {}
+    for account, node in {**pmap, **mmap}.items():
+        node_group.setdefault(node, (groups.at[account, "type"], groups.at[account, "strategy"]))
     for node in g.nodes:
-        if node in info.index:
-            row = info.loc[node]
-            color[node] = group_color(str(row["type"]), str(row["strategy"]))
-            label[node] = f"{'P' if row['type'] == 'provider' else 'M'}{row['id']}"
-        elif node == "metamodel":
+        if node == "metamodel":
             color[node], label[node] = "#08519c", "metamodel"
+            continue
+        k, st = node_group[node]
+        group_of[node] = (k, st)
+        base = group_color(k, st)
+        if node in merged:
+            color[node], label[node] = mcolors.to_hex(_lighter(base)), node
         else:
-            color[node], label[node] = "#d9d9d9", node
+            short = "P" if k == "provider" else "M"
+            label[node] = f"{short}{str(node).rsplit(':', 1)[-1]}"
+            color[node] = base
     through = (
         pd.concat(
             [
@@ -966,29 +1071,43 @@ def flows_network(
         .groupby(level=0)
         .sum()
     )
-    through["metamodel"] = float(meta["tokens"].sum())
     # widths relative to the widest edge between drawn nodes (merged nodes' edges capped)
     top = {}
     for kind, f in (("data", data), ("stake", meta)):
         own = f[~f["u"].isin(merged) & ~f.get("v", pd.Series("", f.index)).isin(merged)]
         top[kind] = max(float((own if len(own) else f)["tokens"].max()) if len(f) else 0.0, 1e-12)
-    height = max(4.8, 0.19 * max(len(x) for x in layers) + 1.6)
+    height = max(4.8, 0.19 * max(len(x) for x in layers) + 1.8)
     with _styled():
-        fig = _figure(height, left=1.3, right=2.8, top=0.95, bottom=0.2)
+        fig = _figure(height, left=1.9, right=2.9, top=1.0, bottom=0.2)
         ax = fig.subplots(1, 1)
-        for kind, ec in (("data", None), ("stake", "#08519c")):
+        for kind in ("data", "stake"):
             edges = [e for e in g.edges if g.edges[e]["kind"] == kind]
             if not edges:
                 continue
+            # an edge of a merged node: tokens per member, as if it were one of them
+            per = [members.get(e[0], 1) * members.get(e[1], 1) for e in edges]
+            rel = np.array(
+                [
+                    min(g.edges[e]["tokens"] / n / top[kind], 1.0)
+                    for e, n in zip(edges, per, strict=True)
+                ]
+            )
+            order = np.argsort(rel, kind="stable")  # the widest drawn last, on top
+            edges = [edges[i] for i in order]
+            rel = rel[order]
+            rgba = [
+                mcolors.to_rgba(
+                    "#08519c" if kind == "stake" else group_color(*group_of[e[0]]),
+                    0.12 + 0.5 * w,
+                )
+                for e, w in zip(edges, rel, strict=True)
+            ]
             nx.draw_networkx_edges(
                 g,
                 pos,
                 edgelist=edges,
-                width=[
-                    0.2 + EDGE_WIDTH * min(g.edges[e]["tokens"] / top[kind], 1.0) for e in edges
-                ],
-                edge_color=[ec or color[e[0]] for e in edges],
-                alpha=0.4,
+                width=list(0.2 + EDGE_WIDTH * rel),
+                edge_color=rgba,
                 arrows=False,
                 ax=ax,
             )
@@ -1025,6 +1144,7 @@ def flows_network(
                 va=va,
                 fontsize=7,
                 color=NEUTRAL,
+                style="italic" if n in merged else "normal",
             )
         for x, head in enumerate(("data providers", "models", "metamodel")):
             ax.annotate(
@@ -1039,26 +1159,33 @@ def flows_network(
             )
         ax.set_axis_off()
         ax.margins(x=0.12, y=0.04)
-        groups = {}
-        for n in nodes:
-            if n in info.index:
-                row = info.loc[n]
-                groups[f"{row['type']}/{row['strategy']}"] = color[n]
+        shown = sorted(
+            set(group_of.values()), key=lambda t: (_type_rank(t[0]), t[1] != "honest", t[1])
+        )
         handles = [
-            Line2D([], [], marker="o", ls="", color=c, label=k)
-            for k, c in sorted(
-                groups.items(), key=lambda kv: (_type_rank(kv[0].split("/")[0]), kv[0])
-            )
+            Line2D([], [], marker="o", ls="", color=group_color(k, st), label=group_label(k, st))
+            for k, st in shown
         ]
+        if merged:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    ls="",
+                    color="#dddddd",
+                    markeredgecolor=NEUTRAL,
+                    label="the rest of a group (lighter)",
+                )
+            )
         if len(data):
             handles.append(
                 Line2D(
                     [],
                     [],
-                    color="#999999",
+                    color=mcolors.to_rgba(type_color("provider"), 0.6),
                     lw=0.2 + EDGE_WIDTH,
-                    alpha=0.4,
-                    label=f"data bought: {top['data']:,.1f} tokens (widest)",
+                    label=f"data bought: {top['data']:,.1f} tokens\n(widest; seller's color)",
                 )
             )
         if len(meta):
@@ -1066,17 +1193,15 @@ def flows_network(
                 Line2D(
                     [],
                     [],
-                    color="#08519c",
+                    color=mcolors.to_rgba("#08519c", 0.6),
                     lw=0.2 + EDGE_WIDTH,
-                    alpha=0.4,
                     label=f"staked: {top['stake']:,.1f} tokens (widest)",
                 )
             )
-        ax.legend(handles=handles, title="node colors and edge widths", **_OUTSIDE)
+        ax.legend(handles=handles, title="nodes and edges", **_OUTSIDE)
         drawn = (
-            f"\nthe largest {len(keep_p)} providers and {len(keep_m)} models drawn, "
-            "the others merged (grey)"
-            if len(sales) > len(keep_p) or len(model_flow) > len(keep_m)
+            "\nthe largest of each group drawn, the rest merged (lighter; edges: per member)"
+            if merged
             else ""
         )
         fig.suptitle(
@@ -1116,44 +1241,63 @@ def developer_costs(ledger: pd.DataFrame) -> pd.Series:
     return s.sort_values(ascending=False)
 
 
+def _share(x: float) -> str:
+    return f"{x:.2%}" if abs(x) < 0.01 else f"{x:.1%}"
+
+
 def secure_compute(model: pd.DataFrame, ledger: pd.DataFrame, summary: dict[str, Any]) -> Figure:
     """Secure training's share of developers' costs, and its latency against the deadline.
 
-    Left: developers' costs by ledger reason (tokens, log scale), compute highlighted;
-    the share in the title is the summary's ``secure_compute.share_of_developer_costs``.
-    Right: mean and slowest training latency per round (seconds, log scale) against
-    the round deadline, and the models that missed it.
+    Left: developers' costs by ledger reason (tokens, log scale), compute highlighted,
+    each with its amount and share; the share in the title is the summary's
+    ``secure_compute.share_of_developer_costs``. Right: mean and slowest training
+    latency per round (seconds, log scale) against the round deadline, and below it the
+    models that missed the deadline each round (only when some did).
     """
     _need(model, ["round", "latency_mean", "latency_max"], "model.parquet")
     sec = summary.get("secure_compute", {})
     costs = developer_costs(ledger)
     deadline = float(sec.get("deadline", np.nan))
+    missed = (
+        np.nan_to_num(model["missed_deadline"].to_numpy(float))
+        if "missed_deadline" in model.columns
+        else np.zeros(len(model))
+    )
     with _styled():
-        left = 0.3 + _text_width(costs.index)
-        fig = _figure(5.0, left=left, right=1.8)
-        gs = fig.add_gridspec(2, 2, width_ratios=[1.0, 1.3], height_ratios=[2, 1], wspace=0.5)
-
+        total = float(costs.sum()) if len(costs) else 0.0
+        names = [
+            f"{_pretty(n)}\n{_compact(v)} tokens, {_share(v / total)}"
+            for n, v in costs.items()
+            if total > 0
+        ]
+        left = 0.3 + _text_width(names, 8.0)
+        fig = _figure(5.0, left=left, right=1.9, top=0.95)
+        rows = 2 if missed.any() else 1
+        gs = fig.add_gridspec(
+            rows, 2, width_ratios=[1.0, 1.4], height_ratios=[2, 1][:rows], wspace=0.55
+        )
         ax1 = fig.add_subplot(gs[:, 0])
         ax2 = fig.add_subplot(gs[0, 1])
-        ax3 = fig.add_subplot(gs[1, 1], sharex=ax2)
-        if len(costs):
-            total = float(costs.sum())
-            names = list(costs.index)[::-1]
+        if len(costs) and total > 0:
             vals = costs.to_numpy(float)[::-1]
-            colors = ["#d62728" if n == "compute" else "#9e9e9e" for n in names]
-            ax1.barh(names, np.maximum(vals, 1e-9), color=colors)
-            for i, v in enumerate(vals):
-                ax1.text(max(v, 1e-9), i, f" {v:,.4g} ({v / total:.2%})", va="center", fontsize=7)
+            colors = ["#d62728" if n == "compute" else "#9e9e9e" for n in costs.index[::-1]]
+            y = np.arange(len(vals))
+            ax1.barh(y, np.maximum(vals, 1e-9), color=colors, height=0.7)
+            ax1.set_yticks(y, names[::-1], fontsize=8)
             ax1.set_xscale("log")
             ax1.set_xlabel("tokens over the run (log scale)")
             ax1.grid(axis="y", visible=False)
             lo = max(vals[vals > 0].min() if (vals > 0).any() else 1e-3, 1e-9)
-            ax1.set_xlim(lo / 3, vals.max() * 30)
+            ax1.set_xlim(lo / 3, vals.max() * 3)
+            _bar_slots(ax1, len(vals))
+        else:
+            ax1.set_axis_off()
+            ax1.text(0.5, 0.5, "developers paid nothing", ha="center", transform=ax1.transAxes)
         share = sec.get("share_of_developer_costs")
-        head = f" (compute {share:.2%})" if share is not None else ""
+        head = f"\n(compute {_share(share)})" if share is not None else ""
         ax1.set_title(f"Developers' costs{head}")
         r = model["round"].to_numpy()
-        ax2.plot(r, model["latency_mean"], color="#3182bd", lw=1.5, label="mean latency")
+        ax2.plot(r, model["latency_mean"], color="#3182bd", lw=1.8, label="mean latency")
         ax2.plot(r, model["latency_max"], color="#d62728", lw=1.0, ls="--", label="slowest model")
         if math.isfinite(deadline):
             ax2.axhline(deadline, color="black", lw=1.2, label=f"deadline ({deadline:,.4g} s)")
@@ -1161,30 +1305,25 @@ def secure_compute(model: pd.DataFrame, ledger: pd.DataFrame, summary: dict[str,
         ax2.yaxis.set_major_formatter(StrMethodFormatter("{x:,.4g}"))
         ax2.yaxis.set_minor_formatter(NullFormatter())
         ax2.set_ylabel("seconds (log scale)")
-        ax2.set_title("Training latency against the round deadline")
+        ax2.set_title("Training latency\nagainst the round deadline")
+        low = np.nanmin(model["latency_mean"].to_numpy(float), initial=np.inf)
+        if math.isfinite(low) and low > 0:
+            ax2.set_ylim(bottom=low / 2)
+        if rows == 1:
+            ax2.plot([], [], ls="", label="no model missed it")
         _legend_outside(ax2)
-        missed = (
-            model["missed_deadline"].to_numpy(float)
-            if "missed_deadline" in model.columns
-            else np.zeros(len(model))
-        )
-        edges = np.append(r - 0.5, r[-1] + 0.5)
-        ax3.stairs(missed, edges, fill=True, color="#d62728")
-        ax3.set_ylabel("models")
-        ax3.set_ylim(0, max(1.0, float(missed.max()) * 1.1))
-        ax3.yaxis.set_major_locator(MaxNLocator(integer=True))
-        if not missed.any():
-            ax3.text(
-                0.5,
-                0.5,
-                "no model missed the deadline",
-                transform=ax3.transAxes,
-                ha="center",
-                va="center",
-                color=NEUTRAL,
-            )
-        ax3.set_xlabel("round")
-        ax3.set_title("Models that missed the deadline")
+        if rows == 2:
+            ax3 = fig.add_subplot(gs[1, 1], sharex=ax2)
+            ax2.tick_params(labelbottom=False)
+            edges = np.append(r - 0.5, r[-1] + 0.5)
+            ax3.stairs(missed, edges, fill=True, color="#d62728")
+            ax3.set_ylabel("models")
+            ax3.set_ylim(0, max(1.0, float(missed.max()) * 1.1))
+            ax3.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax3.set_xlabel("round")
+            ax3.set_title(f"Models that missed the deadline ({int(missed.sum()):,} in all)")
+        else:
+            ax2.set_xlabel("round")
         privacy = summary.get("mechanisms", {}).get("privacy", "")
         fig.suptitle(f"Secure computation ({privacy})" if privacy else "Secure computation")
         return fig
@@ -1195,67 +1334,135 @@ def secure_compute(model: pd.DataFrame, ledger: pd.DataFrame, summary: dict[str,
 # --------------------------------------------------------------------------------------
 
 
+def _label_color(label: str) -> str:
+    """The color of a group named by :func:`group_label`."""
+    if "/" in label:
+        kind, strategy = label.split("/", 1)
+        return group_color(kind, strategy)
+    return type_color(label)
+
+
+def _bar_slots(ax, rows: int, least: int = 4) -> None:
+    """Keep bars of a horizontal bar chart with few rows as thin as with ``least`` rows."""
+    pad = max(least - rows, 0) / 2
+    ax.set_ylim(-0.5 - pad, rows - 0.5 + pad)
+
+
+def _stacked_hbars(ax, table: pd.DataFrame, unit: str, pretty: bool = True) -> list:
+    """Horizontal bars, one per row of ``table`` (first row on top), stacked by column.
+
+    Columns are groups named by :func:`group_label`, in their colors; positive parts
+    stack to the right of 0 and negative ones to the left; the net of each row is
+    written at the end of its bar. Returns legend handles of the columns.
+    """
+    rows = list(table.index)[::-1]
+    vals = table.to_numpy(float)[::-1]
+    y = np.arange(len(rows))
+    pos_left = np.zeros(len(rows))
+    neg_left = np.zeros(len(rows))
+    handles = []
+    colors = [_label_color(str(c)) for c in table.columns]
+    shared = {c for c in colors if colors.count(c) > 1}
+    for j, col in enumerate(table.columns):
+        v = vals[:, j]
+        color = colors[j]
+        # groups of one strategy share its color: their types are told apart by hatching
+        kind = str(col).split("/", 1)[0]
+        hatch = TYPE_HATCHES.get(kind) if color in shared else None
+        style = {"facecolor": color, "edgecolor": "white" if hatch else color, "hatch": hatch}
+        plus, minus = np.where(v > 0, v, 0.0), np.where(v < 0, v, 0.0)
+        ax.barh(y, plus, left=pos_left, height=0.7, lw=0, **style)
+        ax.barh(y, minus, left=neg_left, height=0.7, lw=0, **style)
+        pos_left += plus
+        neg_left += minus
+        handles.append(Patch(label=str(col), **style))
+    net = vals.sum(axis=1)
+    for i, v in enumerate(net):
+        right = pos_left[i] if v >= 0 else neg_left[i]
+        ax.text(
+            right,
+            i,
+            f" {v:+,.0f} ",
+            va="center",
+            fontsize=7,
+            ha="left" if v >= 0 else "right",
+        )
+    ax.set_yticks(y, [_pretty(r) for r in rows] if pretty else rows)
+    ax.axvline(0, color=NEUTRAL, lw=0.8)
+    ax.set_xlabel(unit)
+    ax.grid(axis="y", visible=False)
+    ax.xaxis.set_major_formatter(_THOUSANDS)
+    lo, hi = float(neg_left.min(initial=0.0)), float(pos_left.max(initial=0.0))
+    pad = 0.35 * (hi - lo) if hi > lo else 1.0
+    ax.set_xlim(lo - (pad if lo < 0 else 0), hi + pad)
+    _bar_slots(ax, len(rows))
+    return handles
+
+
 def adversaries(
     per_agent: pd.DataFrame, ledger: pd.DataFrame, agents: pd.DataFrame | None = None
 ) -> Figure:
     """What adversaries took and from whom.
 
     Top left: payoff (final wealth - capital, usd) of each group of agents. Top right:
-    net tokens into adversaries by source (:func:`adversary_sources`). Bottom left: the
-    same by ledger reason. Bottom right (with ``agents``): mean return on capital per
-    round, honest agents against each adversarial group.
+    net tokens into adversaries by source (:func:`adversary_sources`), each bar split
+    by the adversarial group that received them. Bottom left: the same by ledger
+    reason. Bottom right (with ``agents``): mean return on capital per round, honest
+    agents against each adversarial group (a strategy's color, a type's line style).
     """
     _need(per_agent, ["type", "strategy", "adversary"], "the per-agent table")
     if not per_agent["adversary"].any():
         raise NoData("no adversaries in this run")
     src = adversary_sources(ledger, per_agent)
     with _styled():
-        names = [*per_agent["group"].unique(), *src.get("source", []), *src.get("reason", [])]
+        names = [
+            *(
+                group_label(k, st)
+                for k, st in per_agent[["type", "strategy"]]
+                .drop_duplicates()
+                .itertuples(index=False)
+            ),
+            *(_pretty(n) for n in src.get("source", [])),
+            *(_pretty(n) for n in src.get("reason", [])),
+        ]
         label_w = 0.25 + _text_width(names)
-        fig = _figure(7.4, left=label_w, right=2.1, hspace=0.45)
+        fig = _figure(7.6, left=label_w, right=2.2, hspace=0.5)
         axes = fig.subplots(2, 2)
-        axes_w = (WIDTH - label_w - 2.1 - label_w) / 2  # the right column needs labels too
-        fig.subplots_adjust(wspace=label_w / max(axes_w, 0.5))
+        axes_w = (WIDTH - label_w - 2.2 - label_w) / 2  # the right column needs labels too
+        fig.subplots_adjust(wspace=(label_w + 0.2) / max(axes_w, 0.5))
         (ax1, ax2), (ax3, ax4) = axes
-
-        def hbars(ax, s: pd.Series, colors: list[str], unit: str, fmt: str = "{:+,.0f}"):
-            names = [str(i) for i in s.index][::-1]
-            vals = s.to_numpy(float)[::-1]
-            ax.barh(names, vals, color=colors[::-1])
-            ax.axvline(0, color=NEUTRAL, lw=0.8)
-            for i, v in enumerate(vals):
-                ax.text(
-                    v,
-                    i,
-                    " " + fmt.format(v) + " ",
-                    va="center",
-                    fontsize=7,
-                    ha="left" if v >= 0 else "right",
-                )
-            ax.set_xlabel(unit)
-            ax.grid(axis="y", visible=False)
-            lo, hi = min(0.0, vals.min()), max(0.0, vals.max())
-            pad = 0.35 * (hi - lo) if hi > lo else 1.0
-            ax.set_xlim(lo - (pad if lo < 0 else 0), hi + pad)
 
         pay = per_agent.assign(payoff=per_agent["wealth"] - per_agent["capital"])
         g = pay.groupby(["type", "strategy"], sort=False)["payoff"].sum()
         order = sorted(g.index, key=lambda t: (_type_rank(t[0]), t[1] != "honest", t[1]))
-        g = g.reindex(order)
-        g.index = [f"{k}/{s}" for k, s in order]
-        hbars(ax1, g, [group_color(k, s) for k, s in order], "payoff (usd)")
+        payoff = pd.DataFrame(
+            np.diag(g.reindex(order).to_numpy(float)),
+            index=[group_label(k, s) for k, s in order],
+            columns=[group_label(k, s) for k, s in order],
+        )
+        _stacked_hbars(ax1, payoff, "payoff (usd)", pretty=False)
         ax1.set_title("Payoff by group (final wealth - capital)")
         if len(src):
-            by_src = src.groupby("source")["tokens"].sum().sort_values(ascending=False)
-            hbars(ax2, by_src, ["#969696"] * len(by_src), "tokens (net, into adversaries)")
-            by_reason = src.groupby("reason")["tokens"].sum()
-            by_reason = by_reason.reindex(by_reason.abs().sort_values(ascending=False).index)
-            by_reason = by_reason.iloc[:10]
-            hbars(ax3, by_reason, ["#bdbdbd"] * len(by_reason), "tokens (net, into adversaries)")
+            by_src = src.pivot_table(
+                index="source", columns="recipient", values="tokens", aggfunc="sum", fill_value=0
+            )
+            by_src = by_src.loc[by_src.sum(axis=1).sort_values(ascending=False).index]
+            handles = _stacked_hbars(ax2, by_src, "tokens (net, into adversaries)")
+            ax2.legend(handles=handles, title="taken by", **_OUTSIDE)
+            by_reason = src.pivot_table(
+                index="reason", columns="recipient", values="tokens", aggfunc="sum", fill_value=0
+            )
+            by_reason = by_reason.loc[
+                by_reason.sum(axis=1).abs().sort_values(ascending=False).index
+            ]
+            _stacked_hbars(ax3, by_reason.iloc[:10], "tokens (net, into adversaries)")
             total = float(src["tokens"].sum())
             ax2.set_title(f"From whom: {total:+,.0f} tokens in all")
+            more = " (largest 10)" if len(by_reason) > 10 else ""
+            ax3.set_title(f"Through which ledger entries{more}")
         else:
             for ax in (ax2, ax3):
+                ax.set_axis_off()
                 ax.text(
                     0.5,
                     0.5,
@@ -1265,7 +1472,7 @@ def adversaries(
                     transform=ax.transAxes,
                 )
             ax2.set_title("From whom")
-        ax3.set_title("Through which ledger entries (largest 10)")
+            ax3.set_title("Through which ledger entries")
         if agents is not None and {"round", "wealth"}.issubset(agents.columns):
             a = agents[["round", "type", "id", "wealth"]].copy()
             key = per_agent.set_index(["type", "id"])
@@ -1276,20 +1483,31 @@ def adversaries(
             grp = key["group"].reindex(idx).to_numpy(object)
             with np.errstate(divide="ignore", invalid="ignore"):
                 a["roi"] = np.where(cap > 0, a["wealth"].to_numpy(float) / cap - 1.0, np.nan)
-            a["g"] = np.where(bad, grp, "honest (all types)")
-            m = a.groupby(["round", "g"])["roi"].mean().unstack("g")
-            for name in m.columns:
-                if name == "honest (all types)":
-                    color, lw = NEUTRAL, 2.0
+            honest = "honest agents (all types)"
+            a["g"] = np.where(bad, grp, honest)
+            # an agent that left keeps the return it left with: averaging only those still
+            # present would show the survivors, not the group
+            a["key"] = pd.factorize(idx)[0]
+            wide = a.pivot_table(index="round", columns="key", values="roi", aggfunc="last")
+            wide = wide.ffill()
+            of = a.drop_duplicates("key").set_index("key")["g"].reindex(wide.columns)
+            m = wide.T.groupby(of.to_numpy()).mean().T
+            for name in [honest, *sorted(c for c in m.columns if c != honest)]:
+                if name not in m.columns:
+                    continue
+                if name == honest:
+                    style = {"color": STRATEGY_COLORS["honest"], "lw": 2.6, "ls": "-"}
+                    label = name
                 else:
                     k, s = str(name).split("/", 1)
-                    color, lw = group_color(k, s), 1.4
-                ax4.plot(m.index, m[name], color=color, lw=lw, label=name)
+                    style = {"color": group_color(k, s), "lw": 1.5, "ls": TYPE_DASHES.get(k, "-")}
+                    label = group_label(k, s)
+                ax4.plot(m.index, m[name], label=label, **style)
             ax4.axhline(0, color=NEUTRAL, lw=0.6)
             ax4.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
             ax4.set_xlabel("round")
             ax4.set_ylabel("mean return on capital")
-            ax4.set_title("Mean return over time")
+            ax4.set_title("Mean return over time (leavers at their exit value)")
             _legend_outside(ax4)
         else:
             ax4.set_axis_off()
@@ -1323,6 +1541,55 @@ def _is_discrete(s: pd.Series, design: str | None = None) -> bool:
 def _short(key: str) -> str:
     """The last two parts of a key path (``a.free_riders.count`` -> ``free_riders.count``)."""
     return ".".join(key.split(".")[-2:])
+
+
+#: Units of summary values, by a pattern of their key: (unit, shown as a percentage).
+_METRIC_UNITS: tuple[tuple[str, str, bool], ...] = (
+    (r"roi|return", "return on capital", True),
+    (r"share", "share", True),
+    (r"gini", "Gini coefficient", False),
+    (r"corr", "correlation", False),
+    (r"pnl|usd|payoff", "usd", False),
+    (r"price", "usd per token", False),
+    (r"missed|agents|identities|owners|submissions", "count", False),
+    (r"latency|seconds|deadline", "seconds", False),
+    (r"leaks", "leaks", False),
+    (r"tokens|supply|minted|burned|flows\.|fees|slashed|payout|sales|stake", "tokens", False),
+)
+
+
+def metric_unit(metric: str) -> tuple[str, bool]:
+    """The unit of a summary value (``""`` when unknown), and whether it is a fraction
+    best shown as a percentage (returns on capital, shares)."""
+    for pattern, unit, pct in _METRIC_UNITS:
+        if re.search(pattern, metric.rsplit(".", 1)[-1]) or re.search(pattern, metric):
+            return unit, pct
+    return "", False
+
+
+def _metric_axis_label(metric: str) -> str:
+    unit, pct = metric_unit(metric)
+    return f"{metric}\n({unit}{', %' if pct else ''})" if unit else metric
+
+
+def _metric_formatter(metric: str, values) -> Any:
+    """A tick formatter for ``metric``: percent, thousands separators, or plain."""
+    _, pct = metric_unit(metric)
+    if pct:
+        return PercentFormatter(xmax=1.0, decimals=None)
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size and np.abs(v).max() >= 1000:
+        return _THOUSANDS
+    return None
+
+
+def metric_value(metric: str, v: float) -> str:
+    """A cell value of ``metric``: a percentage for fractions, else :func:`_compact`."""
+    _, pct = metric_unit(metric)
+    if pct:
+        return f"{v:.1%}" if abs(v) >= 0.1 else f"{v:.2%}"
+    return _compact(v)
 
 
 def _text_color(rgba) -> str:
@@ -1399,14 +1666,17 @@ def sweep_metric(
         fig = _figure(
             3.0 * nrows + 0.5 + extra * nrows,
             width=WIDTH if ncols > 1 else 6.5,
-            right=2.1,
+            left=1.15,
+            right=2.3,
             top=0.45,
             bottom=0.55 + extra,
             hspace=(0.75 + extra) / 2.5,
-            wspace=0.08,
+            wspace=0.15,
         )
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharey=True)).ravel()
         rng = np.random.default_rng(0)
+        drew_bars = drew_band = False
+        reach = [np.inf, -np.inf]  # the lowest and highest interval ends drawn
 
         for ax, p in zip(axes, params, strict=False):
             x = ok[p]
@@ -1444,7 +1714,10 @@ def sweep_metric(
                         rotation=30 if len(values) > 4 else 0,
                         ha="right" if len(values) > 4 else "center",
                     )
+                    ax.set_xlim(-0.6, len(values) - 0.4)
+                    drew_bars = True
                 else:
+                    drew_band = True
                     ax.fill_between(
                         xs,
                         stats_["low"],
@@ -1464,22 +1737,39 @@ def sweep_metric(
                     xs, stats_["low"], stats_["high"], color="#6baed6", alpha=0.3, lw=0, zorder=2
                 )
                 ax.plot(xs, stats_["mean"], "o-", color="#08519c", lw=1.6, ms=4, zorder=3)
+                drew_band = True
                 p = f"{p} (binned)"
             ax.set_xlabel(p)
+            reach[0] = min(reach[0], float(np.nanmin(stats_["low"], initial=np.inf)))
+            reach[1] = max(reach[1], float(np.nanmax(stats_["high"], initial=-np.inf)))
         # the view follows the runs: a wide interval (few seeds) runs off the edge
         values = ok[metric].astype(float)
         lo, hi = float(values.min()), float(values.max())
         pad = 0.3 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1e-9)
         axes[0].set_ylim(lo - pad, hi + pad)
+        fmt = _metric_formatter(metric, values)
+        if fmt is not None:
+            axes[0].yaxis.set_major_formatter(fmt)
         for ax in axes[len(params) :]:
             ax.set_axis_off()
         for ax in axes[::ncols]:
-            ax.set_ylabel(metric)
-        handles = [
-            Line2D([], [], color="#08519c", marker="o", lw=1.6, label="mean"),
-            Patch(color="#6baed6", alpha=0.3, label=f"{confidence:.0%} interval over seeds"),
-            Line2D([], [], color="#bdbdbd", marker=".", ls="", label="one run"),
-        ]
+            ax.set_ylabel(_metric_axis_label(metric))
+        interval = f"{confidence:.0%} interval\nover seeds"
+        handles = []
+        if drew_bars:
+            handles.append(
+                Line2D([], [], color="#08519c", marker="o", ls="", label=f"mean (bars: {interval})")
+            )
+        if drew_band:
+            handles += [
+                Line2D([], [], color="#08519c", marker="o", lw=1.6, label="mean"),
+                Patch(color="#6baed6", alpha=0.3, label=f"band: {interval}"),
+            ]
+        handles.append(Line2D([], [], color="#bdbdbd", marker=".", ls="", label="one run"))
+        if reach[0] < lo - pad or reach[1] > hi + pad:
+            handles.append(
+                Line2D([], [], ls="", label="(intervals beyond the\nruns' range are cut)")
+            )
         _legend_outside(axes[ncols - 1] if len(params) >= ncols else axes[0], handles=handles)
         fig.suptitle(f"{metric} against each parameter")
         return fig
@@ -1577,7 +1867,7 @@ def sweep_heatmap(
                             ax.text(
                                 j,
                                 i,
-                                _compact(v),
+                                metric_value(m, v),
                                 ha="center",
                                 va="center",
                                 fontsize=7,
@@ -1590,7 +1880,16 @@ def sweep_heatmap(
             ax.set_xlabel(_short(x))
             ax.set_ylabel(_short(y))
             ax.set_title(m)
-            fig.colorbar(im, ax=ax, shrink=0.9, label="mean over seeds")
+            unit, pct = metric_unit(m)
+            cbar = fig.colorbar(
+                im,
+                ax=ax,
+                shrink=0.9,
+                label=f"mean over seeds ({unit})" if unit else "mean over seeds",
+            )
+            fmt = _metric_formatter(m, vals)
+            if fmt is not None:
+                cbar.ax.yaxis.set_major_formatter(fmt)
         for ax in axes[len(metrics) :]:
             ax.set_axis_off()
         how = "other parameters and seeds averaged" if grid else "each dot a point of the design"
@@ -1621,7 +1920,7 @@ def sweep_sensitivity(runs: pd.DataFrame, metrics: Sequence[str], params: Sequen
     vals = df.to_numpy(float)
     with _styled():
         left = 0.3 + _text_width(metrics)
-        bottom = 0.35 + 0.45 * _text_width(cols)
+        bottom = 0.35 + 0.45 * _text_width([_short(c) for c in cols])
         fig = _figure(
             0.45 + bottom + 0.34 * len(metrics),
             width=left + 0.95 * len(cols) + 1.4,
@@ -1633,7 +1932,7 @@ def sweep_sensitivity(runs: pd.DataFrame, metrics: Sequence[str], params: Sequen
         ax = fig.subplots(1, 1)
 
         im = ax.imshow(vals, aspect="auto", cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(cols)), cols, rotation=25, ha="right")
+        ax.set_xticks(range(len(cols)), [_short(c) for c in cols], rotation=25, ha="right")
         ax.set_yticks(range(len(metrics)), metrics)
         ax.grid(False)
         for (i, j), v in np.ndenumerate(vals):

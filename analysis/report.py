@@ -45,7 +45,7 @@ FIGURES = "figures"
 #: Privacy rules whose secure computation gets a section.
 SECURE = ("mpc", "he")
 #: At most this many metrics are drawn against the parameters of a sweep.
-MAX_METRICS = 8
+MAX_METRICS = 10
 #: At most this many pairs of parameters get heatmaps; each of at most this many metrics.
 MAX_PAIRS = 6
 MAX_HEATMAP_METRICS = 4
@@ -351,6 +351,8 @@ def _headline(s: dict[str, Any]) -> str:
     if by_type:
         rows = []
         for kind, n in by_type.items():
+            if not n:  # a type the scenario does not have
+                continue
             at_end = s.get("active_at_end", {}).get(kind, "-")
             roi = s.get("roi_by_type", {}).get(kind)
             rows.append([_e(kind), _num(n, "{:,}"), _num(at_end, "{:,}"), _pct(roi)])
@@ -446,16 +448,22 @@ def _scenario_html(s: dict[str, Any], scenario_text: str) -> str:
     return "\n".join(out)
 
 
-def _by_strategy_table(s: dict[str, Any]) -> str:
+def _by_strategy_table(s: dict[str, Any], per_agent=None) -> str:
+    """The summary's groups; with the per-agent table, their data revenue too (providers
+    earn from sales and attribution, not from payouts)."""
     groups = s.get("by_strategy", {})
     if not groups:
         return ""
+    revenue = {}
+    if per_agent is not None and "revenue" in per_agent.columns:
+        revenue = per_agent.groupby("group")["revenue"].sum().to_dict()
     rows = [
         [
             _e(k),
             _num(g.get("agents"), "{:,}"),
             _pct(g.get("roi_mean")),
             _pct(g.get("roi_median")),
+            *([_num(revenue.get(k), "{:,.1f}")] if revenue else []),
             _num(g.get("payout"), "{:,.1f}"),
             _num(g.get("burned"), "{:,.1f}"),
             _num(g.get("payoff_usd"), "{:+,.0f}"),
@@ -468,6 +476,7 @@ def _by_strategy_table(s: dict[str, Any]) -> str:
             "agents",
             "mean return",
             "median return",
+            *(["data revenue (tokens)"] if revenue else []),
             "payout (tokens)",
             "burned (tokens)",
             "payoff (usd)",
@@ -646,7 +655,7 @@ def _run_report(folder: Path, strict: bool) -> Report:
         "(0: equal; 1: one agent holds everything).",
         with_agents(plots.lorenz),
     )
-    page.add(_by_strategy_table(summary))
+    page.add(_by_strategy_table(summary, per_agent))
     page.end()
 
     page.section(
@@ -814,8 +823,10 @@ def _varies(col) -> bool:
     return len(v) > 1 and v.nunique() > 1
 
 
-def choose_metrics(runs, params: Sequence[str], kept: Sequence[str] | None = None) -> list[str]:
-    """The metrics a sweep report draws, at most :data:`MAX_METRICS`.
+def choose_metrics(
+    runs, params: Sequence[str], kept: Sequence[str] | None = None, limit: int | None = MAX_METRICS
+) -> list[str]:
+    """The metrics a sweep report draws, at most ``limit`` (:data:`MAX_METRICS`).
 
     The headline values (:data:`HEADLINE_METRICS`) first, then the other numeric
     summary values the sweep kept (its ``metrics``, or every one), leaving out
@@ -839,7 +850,7 @@ def choose_metrics(runs, params: Sequence[str], kept: Sequence[str] | None = Non
         named = [c for c in varying if any(c == k or c.startswith(f"{k}.") for k in kept)]
         first = [*named, *[m for m in first if m not in named]]
         rest = [c for c in rest if c not in first]
-    return [*first, *rest][:MAX_METRICS]
+    return [*first, *rest][:limit]
 
 
 def _numeric_metrics(runs):
@@ -937,10 +948,11 @@ def _sweep_report(folder: Path, strict: bool) -> Report:
                 f"<code>{_e(m)}</code> against each parameter.",
                 lambda m=m: plots.sweep_metric(runs, m, params, design),
             )
-        all_metrics = choose_metrics(runs, params, kept) if n else []
-        extra = len([c for c in all_metrics if c not in metrics])
+        all_metrics = choose_metrics(runs, params, kept, limit=None)
+        extra = [c for c in all_metrics if c not in metrics]
         if extra:
-            page.note(f"{extra} more metrics are in runs.parquet.")
+            shown = ", ".join(extra[:12]) + (", ..." if len(extra) > 12 else "")
+            page.note(f"{len(extra)} more metrics that vary are in runs.parquet: {shown}.")
         page.end()
 
         if len(params) >= 2 and metrics:
@@ -1018,6 +1030,8 @@ def _sweep_report(folder: Path, strict: bool) -> Report:
 
 def _points_table(table, params: Sequence[str], metrics: Sequence[str]) -> str:
     """Mean and 95 % interval of the first metrics at each point (at most MAX_TABLE_ROWS)."""
+    from analysis.plots import metric_value
+
     wide = {}
     for m in metrics:
         part = table[table["metric"] == m].set_index("point_id")
@@ -1029,11 +1043,12 @@ def _points_table(table, params: Sequence[str], metrics: Sequence[str]) -> str:
         for m in metrics:
             r = wide[m].loc[pid]
             ci = (
-                f" [{r['ci_low']:.4g}, {r['ci_high']:.4g}]"
+                f" [{metric_value(m, r['ci_low'])}, {metric_value(m, r['ci_high'])}]"
                 if math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"])
                 else ""
             )
-            cells.append(f"{_num(r['mean'])}{ci}")
+            mean = metric_value(m, r["mean"]) if math.isfinite(r["mean"]) else "-"
+            cells.append(f"{mean}{ci}")
         cells.append(_num(int(first.at[pid, "failed"]), "{}"))
         rows.append(cells)
     out = _table(["point", *params, *metrics, "failed"], rows, left=1 + len(params))

@@ -254,7 +254,64 @@ def test_large_populations_are_aggregated():
     )
     fig = plots.flows_network(buys, per_agent, top_providers=5, top_models=10)
     labels = {t.get_text() for t in fig.axes[0].texts}
-    assert f"{n - 10:,} other models" in labels and "25 other providers" in labels
+    assert f"{n - 10:,} other developers" in labels and "25 other providers" in labels
+
+
+def test_flow_network_keeps_every_group_in_sight():
+    # 40 honest developers buy much more than 3 colluders: the colluders are drawn
+    # anyway (the largest `reserve` of every group), and the last of a group is never
+    # merged alone into a node of one
+    n = 40
+    per_agent = pd.DataFrame(
+        {
+            "type": ["developer"] * (n + 3) + ["provider"] * 3,
+            "id": [*range(n + 3), 100, 101, 102],
+            "strategy": ["honest"] * n + ["colluder"] * 3 + ["honest", "honest", "colluder"],
+        }
+    )
+    per_agent["account"] = per_agent["type"] + ":" + per_agent["id"].astype(str)
+    rows = [
+        (f"developer:{i}", "provider:100", "token", 10.0 + i, "data_purchase") for i in range(n)
+    ]
+    rows += [
+        (f"developer:{n + j}", "provider:102", "token", 1.0, "data_purchase") for j in range(3)
+    ]
+    rows += [("developer:0", "provider:101", "token", 5.0, "data_purchase")]
+    fig = plots.flows_network(ledger(rows), per_agent, top_providers=1, top_models=5, reserve=2)
+    labels = {t.get_text() for t in fig.axes[0].texts}
+    assert {"M40", "M41", "M42", "P102", "P101"} <= labels  # 3 colluders: 2 + the last
+    assert f"{n - 5:,} other developers" in labels
+    assert not any(label.startswith("1 other") for label in labels)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "developer/colluder" in legend and "provider/colluder" in legend
+
+
+def test_groups_sharing_a_color_are_told_apart():
+    assert plots.group_label("free_rider", "honest") == "free_rider"
+    assert plots.group_label("developer", "sybil") == "developer/sybil"
+    assert plots.group_color("developer", "colluder") == plots.group_color("provider", "colluder")
+    assert len(set(plots.TYPE_DASHES.values())) == len(plots.TYPE_DASHES)
+    assert len(set(plots.TYPE_HATCHES.values())) == len(plots.TYPE_HATCHES)
+
+
+def test_units_of_sweep_metrics():
+    assert plots.metric_unit("roi_by_type.free_rider") == ("return on capital", True)
+    assert plots.metric_unit("metamodel.total_pnl") == ("usd", False)
+    assert plots.metric_unit("adversaries.transfer_tokens") == ("tokens", False)
+    assert plots.metric_unit("tokens.price_end") == ("usd per token", False)
+    assert plots.metric_unit("metamodel.mean_corr") == ("correlation", False)
+    assert plots.metric_unit("something.else") == ("", False)
+    assert plots.metric_value("honest.roi_mean", 0.0473) == "4.73%"
+    assert plots.metric_value("metamodel.total_pnl", 46703.2) == "46,703"
+
+
+def test_secure_compute_drops_an_empty_deadline_panel():
+    model = model_table()
+    led = ledger([("developer:2", "fees", "token", 0.25, "compute")])
+    summary = {"secure_compute": {"deadline": 60.0}}
+    assert len(plots.secure_compute(model, led, summary).axes) == 2
+    model.loc[3, "missed_deadline"] = 2
+    assert len(plots.secure_compute(model, led, summary).axes) == 3
 
 
 def sweep_runs(design: str = "grid") -> pd.DataFrame:
