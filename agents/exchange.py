@@ -210,6 +210,60 @@ class Exchange:
         )
         return out
 
+    def swap_sequence(
+        self,
+        traders: np.ndarray,
+        pool: Pool,
+        asset_in: str,
+        amounts_in: np.ndarray,
+        *,
+        phase: str,
+        reason: str,
+    ) -> np.ndarray:
+        """Many traders swap into one pool, one after another, in the order given.
+
+        The same trades as calling :meth:`swap` for each trader in turn (each priced on
+        the reserves the previous one left, with the same floating-point operations, so
+        the amounts are identical), recorded as one ledger batch with the entries in the
+        same order. Zero amounts are skipped. Returns the amounts paid out.
+        """
+        if asset_in not in (pool.base, pool.quote):
+            raise ExchangeError(
+                f"{pool.name} trades {pool.base} and {pool.quote}, not {asset_in!r}"
+            )
+        asset_out = pool.quote if asset_in == pool.base else pool.base
+        traders = np.asarray(traders, dtype=np.int64)
+        dx = np.asarray(amounts_in, dtype=float)
+        if np.any(~(dx >= 0.0)) or not np.all(np.isfinite(dx)):
+            raise ExchangeError(f"{pool.name}: amounts_in must be finite and >= 0, got {dx!r}")
+        out = np.zeros(dx.size)
+        keep = np.flatnonzero(dx > 0.0)
+        if keep.size == 0:
+            return out
+        L = self.ledger
+        x = L.balance(pool.account, asset_in)
+        y = L.balance(pool.account, asset_out)
+        g = float(amm._gamma(self.fee))
+        got = []
+        for a in dx[keep].tolist():  # sequential by nature: each trade moves the price
+            gdx = g * a
+            o = gdx * y / (x + gdx)
+            got.append(o)
+            x += a
+            y -= o
+        out[keep] = got
+        n = keep.size
+        who = traders[keep]
+        acc = np.full(n, pool.account, dtype=np.int64)
+        legs = np.empty(2 * n, dtype=np.int64)
+        src, dst, amt = legs.copy(), legs.copy(), np.empty(2 * n)
+        src[0::2], src[1::2] = who, acc
+        dst[0::2], dst[1::2] = acc, who
+        legs[0::2], legs[1::2] = L.asset_id(asset_in), L.asset_id(asset_out)
+        amt[0::2], amt[1::2] = dx[keep], out[keep]
+        L.transfer(src, dst, legs, amt, phase=phase, reason=reason)
+        return out
+
     def swap_many(
         self,
         traders: np.ndarray,

@@ -29,6 +29,145 @@ class FreeRider(MarketAgent):
     kind = "free_rider"
 
 
+class FeedBandit:
+    """Every buyer's running estimate of every feed's score, and its choice of feeds.
+
+    ``values[i, j]`` is buyer row ``i``'s exponentially weighted mean of the scores of
+    the models it trained on feed ``j`` (0 until it first uses the feed). Besides the
+    dense values, each row keeps the list of feeds it has tried, so that a choice looks
+    at the handful of feeds a buyer knows plus a few untried ones instead of scanning
+    every feed of the market for every buyer (with a thousand feeds and ten thousand
+    buyers, ten million entries a round).
+    """
+
+    def __init__(self, rows: int, cols: int):
+        self.values = np.zeros((rows, cols))
+        self.tried = np.zeros((rows, cols), dtype=bool)
+        self.known = np.full((rows, min(cols, 8)), -1, dtype=np.int64)  # tried feeds
+        self.n_known = np.zeros(rows, dtype=np.int64)
+
+    @classmethod
+    def from_values(cls, values: np.ndarray) -> FeedBandit:
+        """A bandit whose rows have tried exactly the feeds with a nonzero value."""
+        values = np.asarray(values, dtype=float)
+        b = cls(*values.shape)
+        r, c = np.nonzero(values)
+        b.values[r, c] = values[r, c]
+        b._add_known(r, c)
+        return b
+
+    def grow(self, rows: int, cols: int) -> None:
+        """Room for ``rows`` buyers and ``cols`` feeds (new entries untried)."""
+        r0, c0 = self.values.shape
+        if rows <= r0 and cols <= c0:
+            return
+        for name in ("values", "tried"):
+            old = getattr(self, name)
+            new = np.zeros((max(rows, r0), max(cols, c0)), dtype=old.dtype)
+            new[:r0, :c0] = old
+            setattr(self, name, new)
+        if rows > r0:
+            pad = np.full((rows - r0, self.known.shape[1]), -1, dtype=np.int64)
+            self.known = np.concatenate([self.known, pad])
+            self.n_known = np.concatenate([self.n_known, np.zeros(rows - r0, np.int64)])
+
+    def update(self, rows: np.ndarray, feeds: np.ndarray, score: np.ndarray, lr: float) -> None:
+        """``v <- (1 - lr) v + lr score`` for each (row, feed) pair (pairs distinct)."""
+        v = self.values
+        v[rows, feeds] = (1 - lr) * v[rows, feeds] + lr * score
+        new = ~self.tried[rows, feeds]
+        if new.any():
+            self._add_known(rows[new], feeds[new])
+
+    def _add_known(self, rows: np.ndarray, feeds: np.ndarray) -> None:
+        self.tried[rows, feeds] = True
+        order = np.argsort(rows, kind="stable")
+        rows, feeds = rows[order], feeds[order]
+        first = np.r_[True, rows[1:] != rows[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(rows.size), 0))
+        pos = self.n_known[rows] + np.arange(rows.size) - start
+        need = int(pos.max()) + 1
+        if need > self.known.shape[1]:
+            cap = max(need, 2 * self.known.shape[1])
+            pad = np.full((self.known.shape[0], cap - self.known.shape[1]), -1, np.int64)
+            self.known = np.concatenate([self.known, pad], axis=1)
+        self.known[rows, pos] = feeds
+        np.add.at(self.n_known, rows, 1)
+
+    def choose(
+        self,
+        rows: np.ndarray,
+        prices: np.ndarray,
+        available: np.ndarray,
+        budgets: np.ndarray,
+        k: int,
+        exploration: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Epsilon-greedy choice of up to ``k`` distinct affordable feeds per buyer row.
+
+        A buyer ranks the available feeds by value, untried feeds (value 0) in a
+        uniformly random order among themselves, and with probability ``exploration``
+        swaps its last pick for a uniformly random available feed. Feeds are then taken
+        in rank order while their cumulative price fits the budget. Returns (n, k)
+        feed indices, -1 where a slot is empty. One pass for the whole population.
+
+        Only the tried feeds and ``k`` untried ones per buyer can be among its best
+        ``k``, so those are all it ranks. The untried ones are a uniform random sample
+        without replacement: the first distinct untried feeds in a row of uniform draws
+        over the available feeds (rejection sampling); a buyer whose draws run out
+        before ``k`` (it has tried most feeds) ranks all its untried feeds in a random
+        order instead. Both give every order of the untried feeds the same chance.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        n = rows.size
+        out = np.full((n, k), -1, dtype=np.int64)
+        avail_idx = np.flatnonzero(available)
+        n_avail = avail_idx.size
+        if n == 0 or n_avail == 0:
+            return out
+        kk = min(k, n_avail)
+        # the feeds each buyer has tried, with their values (-inf: unavailable/padding)
+        width = max(int(self.n_known[rows].max(initial=0)), 1)
+        known = self.known[rows, :width]
+        ok = (known >= 0) & available[np.maximum(known, 0)]
+        kval = np.where(ok, self.values[rows[:, None], np.maximum(known, 0)], -np.inf)
+        untried = n_avail - ok.sum(axis=1)
+        # kk untried available feeds per buyer, by rejection from uniform draws
+        m = kk + 4
+        draw = avail_idx[rng.integers(0, n_avail, (n, m))]
+        valid = ~self.tried[rows[:, None], draw]
+        for j in range(1, m):
+            valid[:, j] &= ~(draw[:, :j] == draw[:, j : j + 1]).any(axis=1)
+        valid &= np.cumsum(valid, axis=1) <= kk
+        short = np.flatnonzero(valid.sum(axis=1) < np.minimum(kk, untried))
+        fresh = np.full((n, kk), -1, dtype=np.int64)
+        r, c = np.nonzero(valid)
+        fresh[r, (np.cumsum(valid, axis=1) - 1)[r, c]] = draw[r, c]
+        if short.size:  # rank every untried feed of these buyers in a random order
+            keys = rng.random((short.size, n_avail))
+            keys[self.tried[rows[short][:, None], avail_idx[None, :]]] = np.inf
+            order = np.argsort(keys, axis=1)[:, :kk]
+            fresh[short] = np.where(
+                np.take_along_axis(keys, order, axis=1) < np.inf, avail_idx[order], -1
+            )
+        cand = np.concatenate([known, fresh], axis=1)
+        score = np.concatenate([kval, np.where(fresh >= 0, 0.0, -np.inf)], axis=1)
+        order = np.argsort(-score, axis=1, kind="stable")[:, :kk]
+        picks = np.take_along_axis(cand, order, axis=1)  # (n, kk) best first
+        explore = rng.random(n) < exploration
+        if explore.any():
+            rand = avail_idx[rng.integers(0, n_avail, explore.sum())]
+            sel = picks[explore]
+            dup = (sel[:, :-1] == rand[:, None]).any(axis=1)
+            sel[~dup, -1] = rand[~dup]
+            picks[explore] = sel
+        cost = np.cumsum(prices[picks], axis=1)
+        ok = cost <= budgets[:, None] + 1e-12
+        out[:, :kk] = np.where(ok, picks, -1)
+        return out
+
+
 def choose_feeds(
     values: np.ndarray,
     prices: np.ndarray,
@@ -38,37 +177,19 @@ def choose_feeds(
     exploration: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Epsilon-greedy choice of up to ``k`` distinct affordable feeds per buyer.
+    """:meth:`FeedBandit.choose` for buyers whose values are the rows of ``values``
+    (a feed with value 0 counts as untried)."""
+    bandit = FeedBandit.from_values(values)
+    return bandit.choose(
+        np.arange(values.shape[0]), prices, available, budgets, k, exploration, rng
+    )
 
-    ``values`` (n, P) are the buyers' running estimates of each feed's score; a buyer
-    ranks the available feeds by value (ties broken at random), and with probability
-    ``exploration`` swaps its last pick for a random feed. Feeds are then taken in rank
-    order while their cumulative price fits the budget. Returns (n, k) provider indices,
-    -1 where a slot is empty. One call for the whole population (no loop over buyers).
-    """
-    n, p = values.shape
-    out = np.full((n, k), -1, dtype=np.int64)
-    n_avail = int(available.sum())
-    if n == 0 or n_avail == 0:
-        return out
-    kk = min(k, n_avail)
-    noise = rng.random((n, p)) * 1e-9
-    score = np.where(available[None, :], values + noise, -np.inf)
-    top = np.argpartition(-score, kk - 1, axis=1)[:, :kk]
-    order = np.argsort(-np.take_along_axis(score, top, axis=1), axis=1)
-    picks = np.take_along_axis(top, order, axis=1)  # (n, kk) best first
-    explore = rng.random(n) < exploration
-    if explore.any():
-        avail_idx = np.flatnonzero(available)
-        rand = avail_idx[rng.integers(0, avail_idx.size, explore.sum())]
-        rows = picks[explore]
-        dup = (rows[:, :-1] == rand[:, None]).any(axis=1)
-        rows[~dup, -1] = rand[~dup]
-        picks[explore] = rows
-    cost = np.cumsum(prices[picks], axis=1)
-    ok = cost <= budgets[:, None] + 1e-12
-    out[:, :kk] = np.where(ok, picks, -1)
-    return out
+
+def _upper(gram: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``gram[c_i, c_j]`` for every pair of columns of each row of ``c``, read from the
+    upper triangle (``i <= j``) of a symmetric matrix whose lower one may be stale."""
+    ci, cj = c[:, :, None], c[:, None, :]
+    return gram[np.minimum(ci, cj), np.maximum(ci, cj)]
 
 
 def fit_ridge(
@@ -84,14 +205,15 @@ def fit_ridge(
     ``(G[c, c] + ridge * rows * I) w = X'y[c]``, the normal equations of
     ``min ||y - X w||^2 + ridge * rows * ||w||^2`` (Hoerl & Kennard 1970), where
     ``G = X'X`` and ``X'y`` are summed over the window once per round for every feed.
-    Unused columns get weight 0. One batched solve for all models.
+    Unused columns get weight 0. One batched solve for all models. Only the upper
+    triangle of ``gram`` is read.
     """
     n, m = cols.shape
     if n == 0:
         return np.zeros((0, m))
     valid = cols >= 0
     c = np.where(valid, cols, 0)
-    a = gram[c[:, :, None], c[:, None, :]]
+    a = _upper(gram, c)
     b = np.where(valid, xty[c], 0.0)
     mask = valid[:, :, None] & valid[:, None, :]
     a = np.where(mask, a, 0.0)
@@ -128,7 +250,7 @@ def fit_ridge_gd(
     valid = cols >= 0
     c = np.where(valid, cols, 0)
     mask = valid[:, :, None] & valid[:, None, :]
-    h = np.where(mask, gram[c[:, :, None], c[:, None, :]], 0.0) / max(rows, 1.0)
+    h = np.where(mask, _upper(gram, c), 0.0) / max(rows, 1.0)
     h = h + np.eye(m)[None] * np.where(valid, ridge, 1.0)[:, None, :]
     b = np.where(valid, xty[c], 0.0) / max(rows, 1.0)
     mu, v = np.linalg.eigh(h)

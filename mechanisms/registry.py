@@ -99,6 +99,15 @@ class Registry:
 
         return deco
 
+    def unregister(self, name: str) -> type:
+        """Remove rule ``name`` (e.g. one a test registered for a while); return its class.
+
+        Scenarios that name it no longer validate. An unknown name is an error.
+        """
+        info = self.get(name)
+        del self._rules[name]
+        return info.cls
+
     def names(self) -> list[str]:
         """Registered rule names, sorted."""
         return sorted(self._rules)

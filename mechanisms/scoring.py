@@ -20,8 +20,10 @@ Deliberate differences from numerai-tools:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.special import ndtri
 
 __all__ = [
     "correlation_contribution",
@@ -67,11 +69,40 @@ def _gaussian_rank_codes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gives on the full array, and lets callers transform the table (e.g. the 1.5
     power of CORR) instead of every entry.
     """
-    A = X.shape[1]
-    ranks = rankdata(X, axis=1, method="average")
-    half_steps = np.arange(2, 2 * A + 1) / 2.0  # 1, 1.5, ..., A
-    table = norm.ppf((half_steps - 0.5) / A)
-    return (2.0 * ranks).astype(np.intp) - 2, table
+    return _twice_average_rank_rows(X) - 2, _ppf_table(X.shape[1])
+
+
+@functools.lru_cache(maxsize=64)
+def _ppf_table(A: int) -> np.ndarray:
+    """``norm.ppf((r - 0.5) / A)`` for the half-step ranks r = 1, 1.5, ..., A (read-only);
+    ``scipy.special.ndtri`` is the function ``scipy.stats.norm.ppf`` evaluates."""
+    half_steps = np.arange(2, 2 * A + 1) / 2.0
+    table = ndtri((half_steps - 0.5) / A)
+    table.flags.writeable = False
+    return table
+
+
+def _twice_average_rank_rows(X: np.ndarray) -> np.ndarray:
+    """Twice the average rank (``scipy.stats.rankdata(method="average")``, 1-based) of
+    every entry within its row, as exact integers.
+
+    Sort each row; a run of equal values occupying sorted positions ``s..e``
+    (0-based) shares the rank ``(s + e) / 2 + 1``, so twice it is ``s + e + 2``.
+    """
+    n, A = X.shape
+    order = np.argsort(X, axis=1, kind="stable")
+    xs = np.take_along_axis(X, order, axis=1)
+    pos = np.broadcast_to(np.arange(A), (n, A))
+    new = np.ones((n, A), dtype=bool)
+    new[:, 1:] = xs[:, 1:] != xs[:, :-1]
+    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+    last = np.ones((n, A), dtype=bool)
+    last[:, :-1] = new[:, 1:]
+    end = np.minimum.accumulate(np.where(last, pos, A - 1)[:, ::-1], axis=1)[:, ::-1]
+    out = np.empty((n, A), dtype=np.intp)
+    rows = np.arange(n)[:, None] * A
+    out.reshape(-1)[(rows + order).reshape(-1)] = (start + end + 2).reshape(-1)
+    return out
 
 
 def rank_gaussianize_rows(X: np.ndarray) -> np.ndarray:

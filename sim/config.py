@@ -375,7 +375,14 @@ class FreeRidersConfig(_Section):
     tokens: DistField(0.0, 1e9) = _d(100.0, 0.0, 1e9, "tokens at genesis")
     usd: DistField(0.0, 1e9) = _d(1000.0, 0.0, 1e9, "usd at genesis")
     copy_probability: float = _f(
-        0.5, 0.0, 1.0, "chance per round of copying the best visible prediction over leaks"
+        0.5, 0.0, 1.0, "chance per round of copying a visible prediction over leaks"
+    )
+    copy_source: Literal["best", "metamodel"] = Field(
+        "best",
+        description="what a copier submits: best, the visible developer prediction with "
+        "the best trailing score; metamodel, the stake-weighted mean of the developers' "
+        "rank-gaussianized predictions, by the stakes they submit with (a copy of the "
+        "metamodel under stake_weighted aggregation)",
     )
     stake_fraction: DistField(0.0, 1.0) = _d(0.5, 0.0, 1.0, "target staked share of tokens")
 

@@ -323,10 +323,15 @@ class Ledger:
         a = np.asarray(accounts)
         if a.dtype.kind not in "iu":
             raise LedgerError(f"{what} must be account ids (ints) or a name, got dtype {a.dtype}")
-        if a.size and (a.min() < 0 or a.max() >= self._n):
+        if a.dtype != np.int64:
+            if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+                raise LedgerError(f"{what} account id {int(a.max())} out of range")
+            a = a.astype(np.int64)
+        # one pass: negative ids wrap to huge unsigned values
+        if a.size and (a.view(np.uint64) >= self._n).any():
             bad = a[(a < 0) | (a >= self._n)].ravel()[0]
             raise LedgerError(f"{what} account id {int(bad)} out of range 0..{self._n - 1}")
-        return a.astype(np.int64, copy=False)
+        return a
 
     # ------------------------------------------------------------------ rounds
 
@@ -374,13 +379,18 @@ class Ledger:
         a = self._asset(asset)
         a_scalar = a if isinstance(a, int) else None
         x = np.asarray(amount, dtype=np.float64)
-        try:
-            s, d, a, x = np.broadcast_arrays(s, d, a, x)
-        except ValueError as e:
-            raise LedgerError(
-                f"{where}: src, dst, asset and amount do not broadcast: shapes "
-                f"{np.shape(src)}, {np.shape(dst)}, {np.shape(asset)}, {np.shape(amount)}"
-            ) from e
+        lengths = {v.shape for v in (s, d, x)} | {np.shape(a)}
+        lengths.discard(())
+        if len(lengths) == 1 and len(shape := next(iter(lengths))) == 1:  # the common case
+            s, d, a, x = (v if v.ndim else np.full(shape, v) for v in (s, d, np.asarray(a), x))
+        else:
+            try:
+                s, d, a, x = np.broadcast_arrays(s, d, a, x)
+            except ValueError as e:
+                raise LedgerError(
+                    f"{where}: src, dst, asset and amount do not broadcast: shapes "
+                    f"{np.shape(src)}, {np.shape(dst)}, {np.shape(asset)}, {np.shape(amount)}"
+                ) from e
         if x.ndim != 1:
             s, d, a, x = s.ravel(), d.ravel(), a.ravel(), x.ravel()
         ok = x >= 0.0  # False for NaN too

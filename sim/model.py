@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import mesa
 import numpy as np
+from scipy.linalg import blas
 
 from agents import leaks
 from agents.arbitrageur import Arbitrageur
@@ -36,8 +37,8 @@ from agents.forecaster import (
     FREE_RIDER,
     KIND_NAMES,
     Developer,
+    FeedBandit,
     FreeRider,
-    choose_feeds,
     feed_columns,
     fit_ridge,
     fit_ridge_gd,
@@ -251,7 +252,7 @@ class MarketModel(mesa.Model):
             },
             capacity=max(sc.population.investors.count + sc.population.whales.count, 1),
         )
-        self.values = np.zeros((max(n_f, 1), max(n_p, 1)))
+        self.bandit = FeedBandit(max(n_f, 1), max(n_p, 1))  # each buyer's value of each feed
         # leaked feeds each forecaster holds (kept across rounds; see _age_leaks) and the
         # leak network over forecaster rows (CSR adjacency; None: the complete graph)
         self.leaked = np.zeros((max(n_f, 1), max(n_p, 1)), dtype=bool)
@@ -266,7 +267,8 @@ class MarketModel(mesa.Model):
         self.window: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.pending: dict[int, np.ndarray] = {}
         self.targets: dict[int, np.ndarray] = {}
-        self.gram = np.zeros((0, 0))
+        self.gram = np.zeros((0, 0), order="F")  # window X'X, upper triangle
+        self.gram_d = 0  # its columns with history (the rest is room to grow)
         self.xty = np.zeros(0)
         self.window_rows = 0
 
@@ -556,13 +558,14 @@ class MarketModel(mesa.Model):
 
     def _grow_matrices(self) -> None:
         nf, np_ = len(self.forecasters), len(self.providers)
-        rows, cols = self.values.shape
+        rows, cols = self.leaked.shape
         if nf > rows or np_ > cols:
             r, c = (
                 max(rows, nf, 2 * rows if nf > rows else 0),
                 max(cols, np_, 2 * cols if np_ > cols else 0),
             )
-            for name in ("values", "leaked", "shares"):
+            self.bandit.grow(r, c)
+            for name in ("leaked", "shares"):
                 old = getattr(self, name)
                 new = np.zeros((r, c), dtype=old.dtype)
                 new[:rows, :cols] = old
@@ -672,28 +675,47 @@ class MarketModel(mesa.Model):
         return feeds
 
     def _add_to_window(self, u: int) -> None:
+        """Round ``u`` resolved: its feeds and target enter the training window.
+
+        The window's sufficient statistics ``G = X'X`` (every feed's columns) and
+        ``X'y`` are updated in place: the new round added, the round leaving the window
+        subtracted, each a symmetric rank-``A`` update (BLAS ``dsyrk``) of the upper
+        triangle only, half the work and one pass over ``G``. Readers use the upper
+        triangle (:func:`agents.forecaster.fit_ridge`).
+        """
         feeds = self.pending.pop(u)
         self.resolved_feeds = feeds  # read by attribution when round u resolves
         y = self.targets[u]
         z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k)
         d = z.shape[1]
-        if d > self.gram.shape[0]:
-            g = np.zeros((d, d))
-            c = np.zeros(d)
-            g[: self.gram.shape[0], : self.gram.shape[0]] = self.gram
-            c[: self.xty.shape[0]] = self.xty
+        self.gram_d = max(self.gram_d, d)
+        if d > self.gram.shape[0]:  # room for the feeds of providers yet to join
+            d0, cap = self.gram.shape[0], d + max(d // 10, 8 * self.k)
+            g = np.zeros((cap, cap), order="F")
+            c = np.zeros(cap)
+            g[:d0, :d0] = self.gram
+            c[:d0] = self.xty
             self.gram, self.xty = g, c
-        self.gram[:d, :d] += z.T @ z
+        self._syrk(1.0, z)
         self.xty[:d] += z.T @ y
         self.window.append((u, z, y))
         self.window_rows += self.A
         if len(self.window) > self.config.population.developers.window:
             _, z0, y0 = self.window.pop(0)
-            d0 = z0.shape[1]
-            self.gram[:d0, :d0] -= z0.T @ z0
-            self.xty[:d0] -= z0.T @ y0
+            self._syrk(-1.0, z0)
+            self.xty[: z0.shape[1]] -= z0.T @ y0
             self.window_rows -= self.A
         self.targets.pop(u - self.ring - 1, None)
+
+    def _syrk(self, alpha: float, z: np.ndarray) -> None:
+        """``G += alpha z'z`` on the upper triangle, in place (z padded to G's width with
+        zero columns: an older round lacks the feeds of providers that joined since)."""
+        width = self.gram.shape[0]
+        if z.shape[1] < width:
+            z = np.pad(z, ((0, 0), (0, width - z.shape[1])))
+        out = blas.dsyrk(alpha, z, beta=1.0, c=self.gram, trans=1, lower=0, overwrite_c=1)
+        if not np.shares_memory(out, self.gram):  # BLAS made a copy (never expected)
+            self.gram = np.asfortranarray(out)
 
     # 2
     def phase_price(self) -> None:
@@ -805,16 +827,16 @@ class MarketModel(mesa.Model):
         """
         F, P = self.forecasters, self.providers
         cfg, rng = self.config.population.developers, self.streams.market
-        values = self.values[buyers][:, : len(P)]
         ring = F.strategy[buyers] == STRATEGY["colluder"]
+        choose = self.bandit.choose
         if not ring.any():
-            return choose_feeds(values, P.price, available, budgets, self.K, cfg.exploration, rng)
+            return choose(buyers, P.price, available, budgets, self.K, cfg.exploration, rng)
         picks = np.full((buyers.size, self.K), -1, dtype=np.int64)
         own = available & (P.strategy == STRATEGY["colluder"])
         for group, feeds in ((~ring, available), (ring, own)):
             if group.any():
-                picks[group] = choose_feeds(
-                    values[group], P.price, feeds, budgets[group], self.K, cfg.exploration, rng
+                picks[group] = choose(
+                    buyers[group], P.price, feeds, budgets[group], self.K, cfg.exploration, rng
                 )
         return picks
 
@@ -949,7 +971,7 @@ class MarketModel(mesa.Model):
         bids = np.zeros((n, len(P)))
         rows, slots = np.nonzero(wanted >= 0)
         feeds = wanted[rows, slots]
-        value = np.maximum(self.values[buyers[rows], feeds], 0.0)
+        value = np.maximum(self.bandit.values[buyers[rows], feeds], 0.0)
         bids[rows, feeds] = P.list_price[feeds] + cfg.bid_per_corr * value
         out = self.rules["pricing"].clear(
             AuctionInput(
@@ -1015,17 +1037,21 @@ class MarketModel(mesa.Model):
         dropped after the round it happened, and nothing spreads.
         """
         F, P, m = self.forecasters, self.providers, self.config.market
-        nf, np_ = len(F), len(P)
-        held = self.leaked[:nf, :np_]
+        np_ = len(P)
+        # only free riders receive leaks (_leak), so only their rows can hold any: the
+        # work is done on those rows (the same draws, in the same order, as on all rows)
+        rows = np.flatnonzero(F.kind == FREE_RIDER)
+        held = self.leaked[rows, :np_]
         if not held.any():
             return
-        riders = (F.kind == FREE_RIDER) & (F.status == ACTIVE)
+        riders = F.status[rows] == ACTIVE
         held &= riders[:, None] & (P.status == ACTIVE)[None, :]
         self._attach_to_leak_network()  # rows added by any other path
+        adj = None if self.leak_adj is None else self.leak_adj[rows][:, rows]
         rng = self.streams.market
         held = leaks.decay(held, m.leak_half_life, rng)
-        held = leaks.spread(self.leak_adj, held, riders, m.leak_spread, rng)
-        self.leaked[:nf, :np_] = held
+        held = leaks.spread(adj, held, riders, m.leak_spread, rng)
+        self.leaked[rows, :np_] = held
 
     # 4
     def phase_train(self) -> None:
@@ -1059,7 +1085,7 @@ class MarketModel(mesa.Model):
         dw = None
         if cfg.split == "models" and cfg.noise > 0:
             cols = feed_columns(F.picks[owners], self.k)
-            used = (cols >= 0) & (cols < self.gram.shape[0])
+            used = (cols >= 0) & (cols < self.gram_d)
             w = F.weights[owners] * used
             rms = np.sqrt((w**2).sum(axis=1) / np.maximum(used.sum(axis=1), 1))
             z = self.streams.market.standard_normal(w.shape)
@@ -1096,7 +1122,7 @@ class MarketModel(mesa.Model):
             return
         cfg = self.config.population.developers
         cols = feed_columns(F.picks[rows], self.k)
-        cols = np.where(cols < self.gram.shape[0], cols, -1)  # feeds with no history yet
+        cols = np.where(cols < self.gram_d, cols, -1)  # feeds with no history yet
         rule = self.rules["privacy"]
         if getattr(rule, "secure", False):
             self._train_secure(rule, rows, cols)
@@ -1176,7 +1202,7 @@ class MarketModel(mesa.Model):
         Returns the priced counts (per developer), the weights and the securely computed
         predictions of this round (the feeds each developer bought, in its slots' order).
         """
-        width = self.gram.shape[0]
+        width = self.gram_d
         Z = np.zeros((self.window_rows, width))
         at = 0
         for _, z, _ in self.window:  # older rounds may lack late providers' columns
@@ -1300,7 +1326,8 @@ class MarketModel(mesa.Model):
         # when in the round each forecaster submits (orders ties, e.g. for bounties)
         rng = self.streams.market
         times = rng.random(rows.size)
-        # copiers: free riders who copy the best visible prediction instead
+        # copiers: free riders who copy a visible prediction instead
+        # (population.free_riders.copy_source: the best one, or the metamodel)
         copiers = np.zeros(0, dtype=np.int64)
         copy_times = np.zeros(0)
         riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
@@ -1309,11 +1336,18 @@ class MarketModel(mesa.Model):
             if devs.size:
                 draw = self.streams.market.random(riders.size) < F.copy_probability[riders]
                 copiers = riders[draw]
-                best = int(np.argmax(F.trailing_corr[devs]))
-                at = np.flatnonzero(rows == devs[best])[0]
-                source = preds[at]
-                # a copy can only be made after the original was published
-                copy_times = times[at] + (1.0 - times[at]) * rng.random(copiers.size)
+                if sc.population.free_riders.copy_source == "metamodel":
+                    # a copy of the metamodel: filled in below, once developers have
+                    # staked; made after the last developer's prediction was published
+                    source = np.zeros(self.A)
+                    published = times[F.kind[rows] == DEVELOPER].max()
+                else:
+                    best = int(np.argmax(F.trailing_corr[devs]))
+                    at = np.flatnonzero(rows == devs[best])[0]
+                    source = preds[at]
+                    published = times[at]
+                # a copy can only be made after what it copies was published
+                copy_times = published + (1.0 - published) * rng.random(copiers.size)
         # submitters: trained forecasters not copying, plus the copiers
         keep = ~np.isin(rows, copiers)
         subs = np.concatenate([rows[keep], copiers])
@@ -1341,6 +1375,17 @@ class MarketModel(mesa.Model):
         subs, sub_preds, sub_times = subs[hosted], sub_preds[hosted], sub_times[hosted]
         self._stake(subs)
         stake = L.balances(F.stake[subs], "token")
+        if copiers.size and sc.population.free_riders.copy_source == "metamodel":
+            # the metamodel as stake_weighted aggregation forms it from the developers
+            # who submitted: w_i = s_i / sum_j s_j over their stakes (equal weights when
+            # nothing is staked) applied to their rank-gaussianized predictions. The
+            # copies weighted in with them do not change its ranks, so MMC sees a copy.
+            # With no developer submitting, a copy is a constant (it scores 0).
+            dev = F.kind[subs] == DEVELOPER
+            if dev.any():
+                s = np.maximum(stake[dev], 0.0)
+                w = s / s.sum() if s.sum() > 0 else np.full(s.size, 1.0 / s.size)
+                sub_preds[np.isin(subs, copiers)] = w @ rank_gaussianize_rows(sub_preds[dev])
         F.r_pred[subs, slot] = sub_preds
         F.r_sub[subs, slot] = True
         F.r_stake[subs, slot] = stake
@@ -1576,7 +1621,7 @@ class MarketModel(mesa.Model):
         picks = F.r_picks[subs, slot]
         r_idx, s_idx = np.nonzero(picks >= 0)
         rows, feeds = subs[r_idx], picks[r_idx, s_idx]
-        self.values[rows, feeds] = (1 - lr) * self.values[rows, feeds] + lr * corr[r_idx]
+        self.bandit.update(rows, feeds, corr[r_idx], lr)
         self._round.update(
             payouts=float(pos.sum()), slashed=float(taken.sum()), mean_corr=float(corr.mean())
         )
@@ -2017,17 +2062,15 @@ class MarketModel(mesa.Model):
             phase="adapt",
             reason="release",
         )
-        for i in done:
-            tokens = L.balance(int(cols.wallet[i]), "token")
-            if tokens > 0:
-                self.exchange.swap(
-                    int(cols.wallet[i]),
-                    self.token_pool,
-                    "token",
-                    tokens,
-                    phase="adapt",
-                    reason="exit_sell",
-                )
+        # each sells its tokens into the pool in turn (each sale moves the price)
+        self.exchange.swap_sequence(
+            cols.wallet[done],
+            self.token_pool,
+            "token",
+            np.maximum(L.balances(cols.wallet[done], "token"), 0.0),
+            phase="adapt",
+            reason="exit_sell",
+        )
         cols.status[done] = GONE
         cols.leave_round[done] = self.t  # the round it left: its last row in the tables
         cols.final_wealth[done] = L.balances(cols.wallet[done], "usd")
