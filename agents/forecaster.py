@@ -10,6 +10,7 @@ the round closes.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from agents.base import MarketAgent
 
@@ -187,9 +188,18 @@ def choose_feeds(
 
 def _upper(gram: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``gram[c_i, c_j]`` for every pair of columns of each row of ``c``, read from the
-    upper triangle (``i <= j``) of a symmetric matrix whose lower one may be stale."""
+    upper triangle (``i <= j``) of a symmetric matrix whose lower one may be stale.
+
+    A Fortran-ordered ``gram`` (the engine's) is read through one flat index
+    ``i + j * rows`` into its memory, which is cheaper than a two-index gather.
+    """
     ci, cj = c[:, :, None], c[:, None, :]
-    return gram[np.minimum(ci, cj), np.maximum(ci, cj)]
+    lo, hi = np.minimum(ci, cj), np.maximum(ci, cj)
+    if not gram.flags.f_contiguous:
+        return gram[lo, hi]
+    hi *= gram.shape[0]
+    hi += lo
+    return gram.reshape(-1, order="F").take(hi)
 
 
 def fit_ridge(
@@ -213,13 +223,11 @@ def fit_ridge(
         return np.zeros((0, m))
     valid = cols >= 0
     c = np.where(valid, cols, 0)
-    a = _upper(gram, c)
+    a = _upper(gram, c)  # a fresh array: masked and shifted in place
     b = np.where(valid, xty[c], 0.0)
-    mask = valid[:, :, None] & valid[:, None, :]
-    a = np.where(mask, a, 0.0)
-    eye = np.eye(m)
-    diag = np.where(valid, ridge * rows + 1e-9 * (1.0 + rows), 1.0)
-    a = a + eye[None] * diag[:, None, :]
+    a[~(valid[:, :, None] & valid[:, None, :])] = 0.0
+    d = np.arange(m)
+    a[:, d, d] += np.where(valid, ridge * rows + 1e-9 * (1.0 + rows), 1.0)
     return np.linalg.solve(a, b[..., None])[..., 0]
 
 
@@ -266,17 +274,21 @@ def predict(feeds: np.ndarray, picks: np.ndarray, weights: np.ndarray) -> np.nda
     """Predictions (n, A) of linear models on feeds ``(P, A, k)`` chosen by ``picks`` (n, K).
 
     ``weights`` is (n, K*k), laid out feed by feed like the columns of :func:`fit_ridge`.
+    Model ``i`` predicts ``sum_s feeds[picks[i, s]] @ w[i, s]``: a sparse (n, P*k)
+    matrix of the weights (K*k entries a row) times the (P*k, A) features, one sparse
+    product for everyone instead of copying each model's (A, k) feeds.
     """
     n, kslots = picks.shape
-    _, a, k = feeds.shape
-    out = np.zeros((n, a))
-    w = weights.reshape(n, kslots, k)
-    for s in range(kslots):  # K is a handful of slots; each step is one array op
-        used = picks[:, s] >= 0
-        if used.any():
-            z = feeds[picks[used, s]]  # (n_used, A, k)
-            out[used] += np.einsum("nak,nk->na", z, w[used, s])
-    return out
+    p, a, k = feeds.shape
+    if n == 0:
+        return np.zeros((0, a))
+    used = np.repeat(picks >= 0, k, axis=1)  # (n, K*k)
+    cols = (picks[:, :, None] * k + np.arange(k)).reshape(n, -1)
+    counts = used.sum(axis=1)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    w = sp.csr_array((weights[used], cols[used], indptr), shape=(n, p * k))
+    z = np.ascontiguousarray(feeds.transpose(0, 2, 1)).reshape(p * k, a)
+    return np.asarray(w @ z)
 
 
 def feed_columns(picks: np.ndarray, k: int) -> np.ndarray:

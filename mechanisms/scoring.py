@@ -60,7 +60,9 @@ def _signed_power(x: np.ndarray, p: float) -> np.ndarray:
     return np.sign(x) * np.abs(x) ** p
 
 
-def _gaussian_rank_codes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gaussian_rank_codes(
+    X: np.ndarray, ranks2: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Codes and quantile table with ``table[codes] == norm.ppf((rank - 0.5) / A)``.
 
     Average ranks are exact multiples of 1/2 in [1, A], so ``norm.ppf((r - 0.5) / A)``
@@ -69,7 +71,9 @@ def _gaussian_rank_codes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gives on the full array, and lets callers transform the table (e.g. the 1.5
     power of CORR) instead of every entry.
     """
-    return _twice_average_rank_rows(X) - 2, _ppf_table(X.shape[1])
+    if ranks2 is None:
+        ranks2 = twice_ranks(X)
+    return ranks2 - 2, _ppf_table(X.shape[1])
 
 
 @functools.lru_cache(maxsize=64)
@@ -82,30 +86,40 @@ def _ppf_table(A: int) -> np.ndarray:
     return table
 
 
-def _twice_average_rank_rows(X: np.ndarray) -> np.ndarray:
+def twice_ranks(X: np.ndarray) -> np.ndarray:
     """Twice the average rank (``scipy.stats.rankdata(method="average")``, 1-based) of
     every entry within its row, as exact integers.
+
+    The scoring functions below take it precomputed (``ranks2=``), so that a caller
+    scoring the same predictions several times (the engine ranks each submission once,
+    for the metamodel, CORR and MMC) sorts them once.
 
     Sort each row; a run of equal values occupying sorted positions ``s..e``
     (0-based) shares the rank ``(s + e) / 2 + 1``, so twice it is ``s + e + 2``.
     """
     n, A = X.shape
-    order = np.argsort(X, axis=1, kind="stable")
-    xs = np.take_along_axis(X, order, axis=1)
-    pos = np.broadcast_to(np.arange(A), (n, A))
-    new = np.ones((n, A), dtype=bool)
-    new[:, 1:] = xs[:, 1:] != xs[:, :-1]
-    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
-    last = np.ones((n, A), dtype=bool)
-    last[:, :-1] = new[:, 1:]
-    end = np.minimum.accumulate(np.where(last, pos, A - 1)[:, ::-1], axis=1)[:, ::-1]
-    out = np.empty((n, A), dtype=np.intp)
-    rows = np.arange(n)[:, None] * A
-    out.reshape(-1)[(rows + order).reshape(-1)] = (start + end + 2).reshape(-1)
-    return out
+    order = np.argsort(X, axis=1)  # ties are averaged, so their order does not matter
+    flat = (np.arange(n)[:, None] * A + order).reshape(-1)
+    xs = X.reshape(-1)[flat].reshape(n, A)
+    same = xs[:, 1:] == xs[:, :-1]  # equal to the previous value in sorted order
+    vals = np.broadcast_to(2 * np.arange(A) + 2, (n, A))  # no ties: twice (position + 1)
+    tied = np.flatnonzero(same.any(axis=1))
+    if tied.size:  # runs of equal values share the mean of their positions
+        pos = np.arange(A)
+        new = np.ones((tied.size, A), dtype=bool)
+        new[:, 1:] = ~same[tied]
+        start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+        last = np.ones((tied.size, A), dtype=bool)
+        last[:, :-1] = new[:, 1:]
+        end = np.minimum.accumulate(np.where(last, pos, A - 1)[:, ::-1], axis=1)[:, ::-1]
+        vals = vals.copy()
+        vals[tied] = start + end + 2
+    out = np.empty(n * A, dtype=np.intp)
+    out[flat] = vals.reshape(-1)
+    return out.reshape(n, A)
 
 
-def rank_gaussianize_rows(X: np.ndarray) -> np.ndarray:
+def rank_gaussianize_rows(X: np.ndarray, ranks2: np.ndarray | None = None) -> np.ndarray:
     """Gaussianize each row of ``X`` (n, A) independently: ranks to normal quantiles.
 
     For each row: ``r`` = ranks 1..A with ties given their average rank, then
@@ -120,7 +134,7 @@ def rank_gaussianize_rows(X: np.ndarray) -> np.ndarray:
     n, A = X.shape
     if n == 0 or A == 0:
         return np.zeros((n, A))
-    codes, table = _gaussian_rank_codes(X)
+    codes, table = _gaussian_rank_codes(X, ranks2)
     return table[codes]
 
 
@@ -134,7 +148,9 @@ def rank_gaussianize(x: np.ndarray) -> np.ndarray:
     return rank_gaussianize_rows(x[None, :])[0]
 
 
-def numerai_corr_rows(P: np.ndarray, target: np.ndarray) -> np.ndarray:
+def numerai_corr_rows(
+    P: np.ndarray, target: np.ndarray, ranks2: np.ndarray | None = None
+) -> np.ndarray:
     """Numerai CORR of every row of ``P`` (n, A) against ``target`` (A,); returns (n,).
 
     For each row p::
@@ -163,7 +179,7 @@ def numerai_corr_rows(P: np.ndarray, target: np.ndarray) -> np.ndarray:
         return out
     t15 = _signed_power(t - t.mean(), 1.5)
     tc = t15 - t15.mean()
-    codes, table = _gaussian_rank_codes(P)
+    codes, table = _gaussian_rank_codes(P, ranks2)
     p15 = _signed_power(table, 1.5)[codes]
     pc = p15 - p15.mean(axis=1, keepdims=True)
     den = np.sqrt(np.einsum("ij,ij->i", pc, pc)) * np.sqrt(tc @ tc)
@@ -184,7 +200,10 @@ def numerai_corr(predictions: np.ndarray, target: np.ndarray) -> float:
 
 
 def correlation_contribution_rows(
-    P: np.ndarray, meta_model: np.ndarray, target: np.ndarray
+    P: np.ndarray,
+    meta_model: np.ndarray,
+    target: np.ndarray,
+    ranks2: np.ndarray | None = None,
 ) -> np.ndarray:
     """MMC of every row of ``P`` (n, A) against ``meta_model`` and ``target`` (A,).
 
@@ -219,7 +238,7 @@ def correlation_contribution_rows(
     out = np.zeros(n)
     if n == 0 or A < 2 or t.max() == t.min():
         return out
-    g = rank_gaussianize_rows(P)
+    g = rank_gaussianize_rows(P, ranks2)
     m = rank_gaussianize_rows(m_raw[None, :])[0]
     if t.min() >= 0.0 and t.max() <= 1.0:
         t = t * 4.0

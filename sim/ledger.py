@@ -393,18 +393,20 @@ class Ledger:
                 ) from e
         if x.ndim != 1:
             s, d, a, x = s.ravel(), d.ravel(), a.ravel(), x.ravel()
-        ok = x >= 0.0  # False for NaN too
-        if not ok.all() or not x.max(initial=0.0) < np.inf:
-            i = int(np.flatnonzero(~(ok & np.isfinite(x)))[0])
+        if x.shape[0] == 0:
+            return
+        low = x.min()
+        if not (low >= 0.0 and x.max() < np.inf):  # NaN fails both comparisons
+            i = int(np.flatnonzero(~((x >= 0.0) & np.isfinite(x)))[0])
             raise LedgerError(
                 f"{where}: amount {float(x[i])!r} of {self._asset_name(a[i])} from "
                 f"{self._names[s[i]]!r} to {self._names[d[i]]!r} is negative or not finite"
             )
-        pos = x > 0.0
-        if not pos.all():
+        if low == 0.0:
+            pos = x > 0.0
             s, d, a, x = s[pos], d[pos], a[pos], x[pos]
-        if x.shape[0] == 0:
-            return
+            if x.shape[0] == 0:
+                return
         same = s == d
         if same.any():
             i = int(np.flatnonzero(same)[0])
@@ -412,12 +414,18 @@ class Ledger:
                 f"{where}: transfer of {float(x[i])!r} {self._asset_name(a[i])} from account "
                 f"{self._names[s[i]]!r} to itself"
             )
-        from_mint = s == self.MINT
-        to_burn = d == self.BURN
-        if (s == self.BURN).any():
-            raise LedgerError(f"{where}: the account 'burn' only receives")
-        if (d == self.MINT).any():
-            raise LedgerError(f"{where}: the account 'mint' only sends (burn by sending to 'burn')")
+        # mint and burn are the two lowest ids: most batches touch neither
+        from_mint = to_burn = None
+        if s.min() <= max(self.MINT, self.BURN):
+            from_mint = s == self.MINT
+            if (s == self.BURN).any():
+                raise LedgerError(f"{where}: the account 'burn' only receives")
+        if d.min() <= max(self.MINT, self.BURN):
+            to_burn = d == self.BURN
+            if (d == self.MINT).any():
+                raise LedgerError(
+                    f"{where}: the account 'mint' only sends (burn by sending to 'burn')"
+                )
 
         # Outflows: subtract every entry, then look at the resulting balances, which is
         # the check on the total per (src, asset) against the balance before the batch.
@@ -429,7 +437,8 @@ class Ledger:
         np.subtract.at(bal, fs, x)
         short = bal[fs] < 0.0
         if short.any():
-            short &= ~from_mint
+            if from_mint is not None:
+                short &= ~from_mint
             if short.any():
                 bal[fs] = pre  # undo: the batch has not happened
                 x = self._settle_dust(short, s, a, fs, x, pre, where)  # raises or trims
@@ -438,14 +447,17 @@ class Ledger:
                 keep = x > 0.0  # a zero balance trims its entries to nothing
                 if not keep.all():
                     s, d, a, x = s[keep], d[keep], a[keep], x[keep]
-                    from_mint, to_burn = from_mint[keep], to_burn[keep]
+                    if from_mint is not None:
+                        from_mint = from_mint[keep]
+                    if to_burn is not None:
+                        to_burn = to_burn[keep]
                     if x.shape[0] == 0:
                         return
         # Inflows.
         np.add.at(bal, d * A + a, x)
-        if from_mint.any():
+        if from_mint is not None and from_mint.any():
             self._flows[0, self._round] += np.bincount(a[from_mint], x[from_mint], minlength=A)
-        if to_burn.any():
+        if to_burn is not None and to_burn.any():
             self._flows[1, self._round] += np.bincount(a[to_burn], x[to_burn], minlength=A)
         self._entries.append(
             self._round, phase_code, s, d, a if a_scalar is None else a_scalar, x, reason_code

@@ -68,6 +68,7 @@ from mechanisms.scoring import (
     numerai_corr,
     numerai_corr_rows,
     rank_gaussianize_rows,
+    twice_ranks,
 )
 from mechanisms.slashing import share_among_positive
 from sim.config import Scenario
@@ -229,6 +230,7 @@ class MarketModel(mesa.Model):
                 "final_wealth": (np.float64, (), np.nan),
                 # open rounds, indexed by round % (lag + 1)
                 "r_pred": (np.float64, (self.ring, self.A), 0.0),
+                "r_ranks2": (np.int32, (self.ring, self.A), 0),  # twice_ranks of r_pred
                 "r_sub": (bool, (self.ring,), False),
                 "r_stake": (np.float64, (self.ring,), 0.0),
                 "r_weight": (np.float64, (self.ring,), 0.0),
@@ -267,9 +269,11 @@ class MarketModel(mesa.Model):
         self.window: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.pending: dict[int, np.ndarray] = {}
         self.targets: dict[int, np.ndarray] = {}
-        self.gram = np.zeros((0, 0), order="F")  # window X'X, upper triangle
-        self.gram_d = 0  # its columns with history (the rest is room to grow)
+        self.gram = np.zeros((0, 0), order="F")  # window X'X by slot, upper triangle
         self.xty = np.zeros(0)
+        self.slot_of = np.zeros(0, np.int64)  # each provider row's slot in G (-1: none)
+        self.slot_owner = np.zeros(0, np.int64)  # each slot's provider row (-1: free)
+        self.feed_cols = 0  # the most provider-row feature columns a round has had
         self.window_rows = 0
 
     def _genesis(self) -> None:
@@ -677,42 +681,117 @@ class MarketModel(mesa.Model):
     def _add_to_window(self, u: int) -> None:
         """Round ``u`` resolved: its feeds and target enter the training window.
 
-        The window's sufficient statistics ``G = X'X`` (every feed's columns) and
-        ``X'y`` are updated in place: the new round added, the round leaving the window
-        subtracted, each a symmetric rank-``A`` update (BLAS ``dsyrk``) of the upper
-        triangle only, half the work and one pass over ``G``. Readers use the upper
-        triangle (:func:`agents.forecaster.fit_ridge`).
+        The window's sufficient statistics ``G = X'X`` and ``X'y`` over the feeds of the
+        providers present are updated in place: the new round added, the round leaving
+        the window subtracted, each a symmetric rank-``A`` update (BLAS ``dsyrk``) of the
+        upper triangle only, half the work and one pass over ``G``. Readers use the
+        upper triangle (:func:`agents.forecaster.fit_ridge`).
+
+        ``G`` is indexed by *slots*, not provider rows: a provider takes a slot when its
+        first round enters the window and gives it back when it has left the market
+        (nobody can buy its feed again), the slot's rows and columns reset to zero. The
+        entries of present providers are the same sums, in the same order, as in a
+        matrix with a column for every provider ever seen, without the departed ones'
+        columns: with providers coming and going, ``G`` stays the size of the market
+        present, not of everyone who ever was in it.
         """
         feeds = self.pending.pop(u)
         self.resolved_feeds = feeds  # read by attribution when round u resolves
         y = self.targets[u]
-        z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k)
-        d = z.shape[1]
-        self.gram_d = max(self.gram_d, d)
-        if d > self.gram.shape[0]:  # room for the feeds of providers yet to join
-            d0, cap = self.gram.shape[0], d + max(d // 10, 8 * self.k)
-            g = np.zeros((cap, cap), order="F")
-            c = np.zeros(cap)
-            g[:d0, :d0] = self.gram
-            c[:d0] = self.xty
-            self.gram, self.xty = g, c
-        self._syrk(1.0, z)
-        self.xty[:d] += z.T @ y
+        z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k), by provider row
+        self.feed_cols = max(self.feed_cols, z.shape[1])
+        self._assign_slots(feeds.shape[0])
+        zs = self._by_slot(z)
+        self._syrk(1.0, zs)
+        self.xty += zs.T @ y
         self.window.append((u, z, y))
         self.window_rows += self.A
         if len(self.window) > self.config.population.developers.window:
             _, z0, y0 = self.window.pop(0)
-            self._syrk(-1.0, z0)
-            self.xty[: z0.shape[1]] -= z0.T @ y0
+            zs0 = self._by_slot(z0)
+            self._syrk(-1.0, zs0)
+            self.xty -= zs0.T @ y0
             self.window_rows -= self.A
         self.targets.pop(u - self.ring - 1, None)
 
+    def _assign_slots(self, n_rows: int) -> None:
+        """Departed providers free their slots (reset to zero); providers among the first
+        ``n_rows`` rows without a slot take the lowest free ones, in row order."""
+        P, k = self.providers, self.k
+        if self.slot_of.size < len(P):
+            self.slot_of = np.concatenate(
+                [self.slot_of, np.full(len(P) - self.slot_of.size, -1, np.int64)]
+            )
+        gone = np.flatnonzero((self.slot_of >= 0) & (P.status == GONE))
+        if gone.size:
+            slots = self.slot_of[gone]
+            cols = (slots[:, None] * k + np.arange(k)).ravel()
+            self.gram[cols, :] = 0.0
+            self.gram[:, cols] = 0.0
+            self.xty[cols] = 0.0
+            self.slot_owner[slots] = -1
+            self.slot_of[gone] = -1
+            self._compact_slots()
+        new = np.flatnonzero((self.slot_of[:n_rows] < 0) & (P.status[:n_rows] != GONE))
+        if new.size == 0:
+            return
+        free = np.flatnonzero(self.slot_owner < 0)
+        if free.size < new.size:  # grow, with room for providers yet to join
+            n0 = self.slot_owner.size
+            n1 = n0 + new.size - free.size
+            n1 += max(n1 // 10, 8)
+            g = np.zeros((n1 * k, n1 * k), order="F")
+            g[: n0 * k, : n0 * k] = self.gram
+            self.gram = g
+            self.xty = np.concatenate([self.xty, np.zeros((n1 - n0) * k)])
+            self.slot_owner = np.concatenate([self.slot_owner, np.full(n1 - n0, -1, np.int64)])
+            free = np.flatnonzero(self.slot_owner < 0)
+        take = free[: new.size]
+        self.slot_of[new] = take
+        self.slot_owner[take] = new
+
+    def _compact_slots(self) -> None:
+        """When fewer than half the slots are taken, move the taken ones to the front (in
+        their order, so the upper triangle stays the upper triangle) and shrink ``G``:
+        entries are moved, never recomputed, and ``G`` follows the market as it shrinks."""
+        owner, k = self.slot_owner, self.k
+        live = np.flatnonzero(owner >= 0)
+        if owner.size <= 16 or live.size * 2 > owner.size:
+            return
+        n1 = live.size + max(live.size // 10, 8)
+        cols = (live[:, None] * k + np.arange(k)).ravel()
+        g = np.zeros((n1 * k, n1 * k), order="F")
+        g[: cols.size, : cols.size] = self.gram[np.ix_(cols, cols)]
+        xty = np.zeros(n1 * k)
+        xty[: cols.size] = self.xty[cols]
+        self.gram, self.xty = g, xty
+        self.slot_owner = np.full(n1, -1, np.int64)
+        self.slot_owner[: live.size] = owner[live]
+        self.slot_of[owner[live]] = np.arange(live.size)
+
+    def _by_slot(self, z: np.ndarray) -> np.ndarray:
+        """A round's feed matrix (A, rows*k) rearranged into slots (A, slots*k); a slot
+        whose provider was not in the market that round (or that is free) is zero."""
+        k = self.k
+        owner = self.slot_owner
+        cols = (owner[:, None] * k + np.arange(k)).ravel()
+        ok = (np.repeat(owner, k) >= 0) & (cols < z.shape[1])
+        out = np.zeros((z.shape[0], owner.size * k))
+        out[:, ok] = z[:, cols[ok]]
+        return out
+
+    def _gram_cols(self, cols: np.ndarray) -> np.ndarray:
+        """Provider-row feature columns (-1 unused) -> columns of ``G`` (-1: no history:
+        the provider's first round has not entered the window yet)."""
+        k = self.k
+        prov = np.where(cols >= 0, cols // k, 0)
+        slot = np.full(prov.shape, -1, np.int64)
+        known = prov < self.slot_of.size
+        slot[known] = self.slot_of[prov[known]]
+        return np.where((cols >= 0) & (slot >= 0), slot * k + cols % k, -1)
+
     def _syrk(self, alpha: float, z: np.ndarray) -> None:
-        """``G += alpha z'z`` on the upper triangle, in place (z padded to G's width with
-        zero columns: an older round lacks the feeds of providers that joined since)."""
-        width = self.gram.shape[0]
-        if z.shape[1] < width:
-            z = np.pad(z, ((0, 0), (0, width - z.shape[1])))
+        """``G += alpha z'z`` on the upper triangle, in place."""
         out = blas.dsyrk(alpha, z, beta=1.0, c=self.gram, trans=1, lower=0, overwrite_c=1)
         if not np.shares_memory(out, self.gram):  # BLAS made a copy (never expected)
             self.gram = np.asfortranarray(out)
@@ -809,13 +888,16 @@ class MarketModel(mesa.Model):
             self._curate(buyers)
         # free riders use the leaked feeds they hold (up to K of those for sale)
         riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
-        if riders.size:
-            leaked = self.leaked[riders][:, : len(P)] & available[None, :]
-            order = np.argsort(~leaked, axis=1, kind="stable")[:, : self.K]
-            has = np.take_along_axis(leaked, order, axis=1)
-            F.picks[riders] = np.where(has, order, -1)
-        # leaks are kept: they decay and spread in the adapt phase (_age_leaks)
-        self._round["leaks_held"] = int(self.leaked.sum())
+        if riders.size:  # the first K held feeds for sale, in feed order
+            r, c = np.nonzero(self.leaked[riders][:, : len(P)] & available[None, :])
+            rank = np.arange(r.size) - np.searchsorted(r, r)  # position within its row
+            keep = rank < self.K
+            picks = np.full((riders.size, self.K), -1, dtype=np.int64)
+            picks[r[keep], rank[keep]] = c[keep]
+            F.picks[riders] = picks
+        # leaks are kept: they decay and spread in the adapt phase (_age_leaks); only
+        # free riders' rows can hold any
+        self._round["leaks_held"] = int(self.leaked[np.flatnonzero(F.kind == FREE_RIDER)].sum())
 
     def _choose_feeds(
         self, buyers: np.ndarray, available: np.ndarray, budgets: np.ndarray
@@ -1084,8 +1166,7 @@ class MarketModel(mesa.Model):
         cfg = self.config.population.sybils
         dw = None
         if cfg.split == "models" and cfg.noise > 0:
-            cols = feed_columns(F.picks[owners], self.k)
-            used = (cols >= 0) & (cols < self.gram_d)
+            used = self._gram_cols(feed_columns(F.picks[owners], self.k)) >= 0
             w = F.weights[owners] * used
             rms = np.sqrt((w**2).sum(axis=1) / np.maximum(used.sum(axis=1), 1))
             z = self.streams.market.standard_normal(w.shape)
@@ -1122,12 +1203,13 @@ class MarketModel(mesa.Model):
             return
         cfg = self.config.population.developers
         cols = feed_columns(F.picks[rows], self.k)
-        cols = np.where(cols < self.gram_d, cols, -1)  # feeds with no history yet
+        g_cols = self._gram_cols(cols)
+        cols = np.where(g_cols >= 0, cols, -1)  # feeds with no history yet
         rule = self.rules["privacy"]
         if getattr(rule, "secure", False):
-            self._train_secure(rule, rows, cols)
+            self._train_secure(rule, rows, cols, g_cols)
             return
-        F.weights[rows] = fit_ridge(self.gram, self.xty, cols, cfg.ridge, self.window_rows)
+        F.weights[rows] = fit_ridge(self.gram, self.xty, g_cols, cfg.ridge, self.window_rows)
         # lazy solvers skip the work (some rounds) and will submit noise or a copy,
         # claiming they trained
         devs = rows[(F.kind[rows] == DEVELOPER) & (F.strategy[rows] == STRATEGY["lazy"])]
@@ -1159,7 +1241,7 @@ class MarketModel(mesa.Model):
         saved = cfg.market.costs.train_per_feature * (cols >= 0).sum(axis=1)
         return saved > q * at_risk
 
-    def _train_secure(self, rule, rows: np.ndarray, cols: np.ndarray) -> None:
+    def _train_secure(self, rule, rows: np.ndarray, cols: np.ndarray, g_cols: np.ndarray) -> None:
         F, L = self.forecasters, self.ledger
         ridge = self.config.population.developers.ridge
         p = rule.params
@@ -1169,7 +1251,7 @@ class MarketModel(mesa.Model):
             F.weights[rows] = weights
         else:
             F.weights[rows] = fit_ridge_gd(
-                self.gram, self.xty, cols, ridge, self.window_rows, p.epochs, p.lr
+                self.gram, self.xty, g_cols, ridge, self.window_rows, p.epochs, p.lr
             )
             cost = rule.training_cost(TrainingJob(self.window_rows, n_feeds, self.k, self.A, ridge))
             preds = None
@@ -1202,7 +1284,7 @@ class MarketModel(mesa.Model):
         Returns the priced counts (per developer), the weights and the securely computed
         predictions of this round (the feeds each developer bought, in its slots' order).
         """
-        width = self.gram_d
+        width = self.feed_cols
         Z = np.zeros((self.window_rows, width))
         at = 0
         for _, z, _ in self.window:  # older rounds may lack late providers' columns
@@ -1474,8 +1556,10 @@ class MarketModel(mesa.Model):
         )
         F.r_weight[subs, slot] = w
         self._round["ring_weight"] = float(np.sum(w[F.strategy[subs] == STRATEGY["colluder"]]))
-        gauss = rank_gaussianize_rows(F.r_pred[subs, slot])
-        self.meta_ring[slot] = w @ gauss
+        preds = F.r_pred[subs, slot]
+        ranks2 = twice_ranks(preds)  # ranked once: scored again when the round resolves
+        F.r_ranks2[subs, slot] = ranks2
+        self.meta_ring[slot] = w @ rank_gaussianize_rows(preds, ranks2)
 
     def _score_var(self, subs: np.ndarray) -> np.ndarray:
         """Each submitter's score variance; the mean of the known ones where too new."""
@@ -1569,8 +1653,9 @@ class MarketModel(mesa.Model):
         preds = F.r_pred[subs, slot]
         meta = self.meta_ring[slot]
         self._round["meta_corr"] = numerai_corr(meta, target)
-        corr = numerai_corr_rows(preds, target)
-        mmc = correlation_contribution_rows(preds, meta, target)
+        ranks2 = F.r_ranks2[subs, slot]  # ranked in the aggregate phase
+        corr = numerai_corr_rows(preds, target, ranks2)
+        mmc = correlation_contribution_rows(preds, meta, target, ranks2)
         stake_now = L.balances(F.stake[subs], "token")
         # stake lost since submission (slashes in other open rounds) is no longer at risk
         at_risk = np.minimum(F.r_stake[subs, slot], stake_now)

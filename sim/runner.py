@@ -181,16 +181,30 @@ def collect(model: MarketModel, wall: float = 0.0) -> RunResult:
 
 def agent_table(model: MarketModel) -> pd.DataFrame:
     """One row per agent per round (round 0 = genesis), with ledger account names."""
-    if not model.agent_chunks:
+    chunks = model.agent_chunks
+    if not chunks:
         return pd.DataFrame()
-    cols = {k: np.concatenate([c[k] for c in model.agent_chunks]) for k in model.agent_chunks[0]}
-    df = pd.DataFrame(cols)
-    df["type"] = pd.Categorical.from_codes(df["type"], categories=list(AGENT_TYPES))
+    if len(chunks) > 1:  # merge the rounds' rows once, freeing each column's pieces as we go
+        merged = {}
+        for key in list(chunks[0]):
+            merged[key] = np.concatenate([c[key] for c in chunks])
+            for c in chunks:
+                del c[key]
+        model.agent_chunks = chunks = [merged]
+    df = pd.DataFrame(chunks[0], copy=False)
+    codes = df["type"].to_numpy()
+    df["type"] = pd.Categorical.from_codes(codes, categories=list(AGENT_TYPES))
     if "strategy" in df:
         df["strategy"] = pd.Categorical.from_codes(df["strategy"], categories=list(STRATEGIES))
     df.insert(0, "round", df.pop("round"))
     df.insert(2, "type", df.pop("type"))
-    df.insert(3, "account", df["type"].astype(str) + ":" + df["id"].astype(str))
+    # "type:id", formed once per agent rather than once per row
+    ids, first, inverse = np.unique(df["id"].to_numpy(), return_index=True, return_inverse=True)
+    names = np.array(
+        [f"{AGENT_TYPES[t]}:{i}" for t, i in zip(codes[first].tolist(), ids.tolist(), strict=True)],
+        dtype=object,
+    )
+    df.insert(3, "account", pd.Series(names[inverse], index=df.index, dtype="str"))
     return df
 
 

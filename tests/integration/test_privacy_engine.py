@@ -106,7 +106,7 @@ def test_faithful_kernels_agree_with_the_modeled_cost_and_model(name):
         ref = fit_ridge_gd(
             model.gram,
             model.xty,
-            cols,
+            model._gram_cols(cols),
             ridge,
             model.window_rows,
             rule.params.epochs,

@@ -1,0 +1,57 @@
+"""The training window's running X'X, kept by provider slots, against a direct sum."""
+
+import numpy as np
+
+from agents.base import GONE
+from sim.config import load_scenario
+from sim.model import MarketModel
+
+#: providers leave fast: slots are freed, reused and compacted within the run
+CHURN = ["population.providers.count=80", "population.providers.cost_per_round=4"]
+
+
+def _direct(model: MarketModel) -> tuple[np.ndarray, np.ndarray]:
+    """X'X and X'y of the window, in slot order, summed from the stored rounds."""
+    zs = np.vstack([model._by_slot(z) for _, z, _ in model.window])
+    y = np.concatenate([w[2] for w in model.window])
+    return zs.T @ zs, zs.T @ y
+
+
+def test_running_gram_equals_the_window_sum_as_providers_come_and_go():
+    model = MarketModel(load_scenario("baseline", [*CHURN, "run.rounds=120"]))
+    sizes, compacted = [], False
+    for t in range(120):
+        model.step()
+        size = model.slot_owner.size
+        compacted |= bool(sizes) and size < sizes[-1]
+        sizes.append(size)
+        if t % 15 == 14 and model.window:
+            g, c = _direct(model)
+            upper = np.triu_indices(g.shape[0])
+            scale = np.abs(g).max()
+            np.testing.assert_allclose(model.gram[upper], g[upper], atol=1e-9 * scale)
+            np.testing.assert_allclose(model.xty, c, atol=1e-9 * np.abs(c).max())
+    assert compacted, "the scenario should free more than half the slots at some point"
+    # every present provider with history has a slot; departed ones have none
+    P = model.providers
+    owners = model.slot_owner[model.slot_owner >= 0]
+    assert (P.status[owners] != GONE).all()
+    assert np.array_equal(model.slot_of[owners], np.flatnonzero(model.slot_owner >= 0))
+
+
+def test_freed_slots_are_reused_and_start_again_from_zero():
+    model = MarketModel(load_scenario("baseline", [*CHURN, "run.rounds=60"]))
+    first_owner: dict[int, int] = {}  # slot -> the first provider seen in it
+    reused = False
+    for _ in range(60):
+        size = model.slot_owner.size
+        model.step()
+        if model.slot_owner.size < size:  # compacted: slots renumbered
+            first_owner = {}
+        for slot, owner in enumerate(model.slot_owner.tolist()):
+            if owner >= 0:
+                reused |= first_owner.setdefault(slot, owner) != owner
+    assert reused  # a departed provider's slot went to a newcomer
+    g, _ = _direct(model)
+    upper = np.triu_indices(g.shape[0])
+    np.testing.assert_allclose(model.gram[upper], g[upper], atol=1e-9 * np.abs(g).max())
