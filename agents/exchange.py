@@ -71,6 +71,7 @@ class Exchange:
         self.ledger = ledger
         self.fee = float(fee)
         self._pools: dict[tuple[str, str], Pool] = {}
+        self._ids: dict[int, tuple[int, int]] = {}  # pool account -> (base id, quote id)
 
     # ------------------------------------------------------------------ pools
 
@@ -143,9 +144,13 @@ class Exchange:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Accounts, base ids, quote ids and reserves of many pools (vectorized reads)."""
         L = self.ledger
-        acc = np.fromiter((p.account for p in pools), np.int64, len(pools))
-        base = np.fromiter((L.asset_id(p.base) for p in pools), np.int64, len(pools))
-        quote = np.fromiter((L.asset_id(p.quote) for p in pools), np.int64, len(pools))
+        ids = self._ids
+        for p in pools:  # each pool's asset ids, looked up once
+            if p.account not in ids:
+                ids[p.account] = (L.asset_id(p.base), L.asset_id(p.quote))
+        acc = np.array([p.account for p in pools], dtype=np.int64)
+        pair = np.array([ids[p.account] for p in pools], dtype=np.int64).reshape(-1, 2)
+        base, quote = pair[:, 0], pair[:, 1]
         return acc, base, quote, L.balances(acc, base), L.balances(acc, quote)
 
     def price(self, pool: Pool) -> float:

@@ -31,21 +31,34 @@ class FreeRider(MarketAgent):
 
 
 class FeedBandit:
-    """Every buyer's running estimate of every feed's score, and its choice of feeds.
+    """Every buyer's running estimate of the score of each feed it has tried, and its
+    choice of feeds.
 
-    ``values[i, j]`` is buyer row ``i``'s exponentially weighted mean of the scores of
-    the models it trained on feed ``j`` (0 until it first uses the feed). Besides the
-    dense values, each row keeps the list of feeds it has tried, so that a choice looks
-    at the handful of feeds a buyer knows plus a few untried ones instead of scanning
-    every feed of the market for every buyer (with a thousand feeds and ten thousand
-    buyers, ten million entries a round).
+    A buyer row ``i``'s value of feed ``j`` is the exponentially weighted mean of the
+    scores of the models it trained on ``j`` (0 until it first uses the feed). Each row
+    keeps the list of feeds it has tried (``known``) with their values (``known_values``),
+    so that a choice looks at the handful of feeds a buyer knows plus a few untried ones
+    instead of scanning every feed of the market for every buyer (with a thousand feeds
+    and ten thousand buyers, ten million entries a round), and memory grows with what
+    buyers tried, not with buyers x every provider that ever joined. ``where[i, j]`` is
+    feed ``j``'s position in row ``i``'s list (-1: untried; two bytes per buyer and feed).
     """
 
     def __init__(self, rows: int, cols: int):
-        self.values = np.zeros((rows, cols))
-        self.tried = np.zeros((rows, cols), dtype=bool)
-        self.known = np.full((rows, min(cols, 8)), -1, dtype=np.int64)  # tried feeds
+        self.where = np.full((rows, cols), -1, dtype=self._dtype(cols))
+        width = min(cols, 8)
+        self.known = np.full((rows, width), -1, dtype=np.int64)  # tried feeds, in order
+        self.known_values = np.zeros((rows, width))
         self.n_known = np.zeros(rows, dtype=np.int64)
+
+    @staticmethod
+    def _dtype(cols: int) -> type:
+        return np.int16 if cols <= np.iinfo(np.int16).max else np.int32
+
+    @property
+    def tried(self) -> np.ndarray:
+        """``tried[i, j]``: row ``i`` has scored a model on feed ``j``."""
+        return self.where >= 0
 
     @classmethod
     def from_values(cls, values: np.ndarray) -> FeedBandit:
@@ -53,47 +66,59 @@ class FeedBandit:
         values = np.asarray(values, dtype=float)
         b = cls(*values.shape)
         r, c = np.nonzero(values)
-        b.values[r, c] = values[r, c]
-        b._add_known(r, c)
+        pos = b._add_known(r, c)
+        b.known_values[r, pos] = values[r, c]
         return b
 
     def grow(self, rows: int, cols: int) -> None:
         """Room for ``rows`` buyers and ``cols`` feeds (new entries untried)."""
-        r0, c0 = self.values.shape
+        r0, c0 = self.where.shape
         if rows <= r0 and cols <= c0:
             return
-        for name in ("values", "tried"):
-            old = getattr(self, name)
-            new = np.zeros((max(rows, r0), max(cols, c0)), dtype=old.dtype)
-            new[:r0, :c0] = old
-            setattr(self, name, new)
-        if rows > r0:
-            pad = np.full((rows - r0, self.known.shape[1]), -1, dtype=np.int64)
+        r1, c1 = max(rows, r0), max(cols, c0)
+        where = np.full((r1, c1), -1, dtype=self._dtype(c1))
+        where[:r0, :c0] = self.where
+        self.where = where
+        if r1 > r0:
+            pad = np.full((r1 - r0, self.known.shape[1]), -1, dtype=np.int64)
             self.known = np.concatenate([self.known, pad])
-            self.n_known = np.concatenate([self.n_known, np.zeros(rows - r0, np.int64)])
+            self.known_values = np.concatenate([self.known_values, np.zeros(pad.shape)])
+            self.n_known = np.concatenate([self.n_known, np.zeros(r1 - r0, np.int64)])
+
+    def value(self, rows: np.ndarray, feeds: np.ndarray) -> np.ndarray:
+        """Each (row, feed) pair's value (0 for a feed the row has not tried)."""
+        pos = self.where[rows, feeds].astype(np.int64)
+        return np.where(pos >= 0, self.known_values[rows, np.maximum(pos, 0)], 0.0)
 
     def update(self, rows: np.ndarray, feeds: np.ndarray, score: np.ndarray, lr: float) -> None:
         """``v <- (1 - lr) v + lr score`` for each (row, feed) pair (pairs distinct)."""
-        v = self.values
-        v[rows, feeds] = (1 - lr) * v[rows, feeds] + lr * score
-        new = ~self.tried[rows, feeds]
+        pos = self.where[rows, feeds].astype(np.int64)
+        new = pos < 0
         if new.any():
-            self._add_known(rows[new], feeds[new])
+            pos[new] = self._add_known(rows[new], feeds[new])
+        v = self.known_values
+        v[rows, pos] = (1 - lr) * v[rows, pos] + lr * score
 
-    def _add_known(self, rows: np.ndarray, feeds: np.ndarray) -> None:
-        self.tried[rows, feeds] = True
+    def _add_known(self, rows: np.ndarray, feeds: np.ndarray) -> np.ndarray:
+        """Append feeds to their rows' lists; returns each one's position in its list."""
         order = np.argsort(rows, kind="stable")
-        rows, feeds = rows[order], feeds[order]
-        first = np.r_[True, rows[1:] != rows[:-1]]
-        start = np.maximum.accumulate(np.where(first, np.arange(rows.size), 0))
-        pos = self.n_known[rows] + np.arange(rows.size) - start
-        need = int(pos.max()) + 1
+        r, f = rows[order], feeds[order]
+        first = np.r_[True, r[1:] != r[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(r.size), 0))
+        pos = self.n_known[r] + np.arange(r.size) - start
+        need = int(pos.max(initial=-1)) + 1
         if need > self.known.shape[1]:
             cap = max(need, 2 * self.known.shape[1])
-            pad = np.full((self.known.shape[0], cap - self.known.shape[1]), -1, np.int64)
+            extra = cap - self.known.shape[1]
+            pad = np.full((self.known.shape[0], extra), -1, np.int64)
             self.known = np.concatenate([self.known, pad], axis=1)
-        self.known[rows, pos] = feeds
-        np.add.at(self.n_known, rows, 1)
+            self.known_values = np.concatenate([self.known_values, np.zeros(pad.shape)], axis=1)
+        self.known[r, pos] = f
+        self.where[r, f] = pos
+        np.add.at(self.n_known, r, 1)
+        out = np.empty_like(pos)
+        out[order] = pos
+        return out
 
     def choose(
         self,
@@ -132,12 +157,12 @@ class FeedBandit:
         width = max(int(self.n_known[rows].max(initial=0)), 1)
         known = self.known[rows, :width]
         ok = (known >= 0) & available[np.maximum(known, 0)]
-        kval = np.where(ok, self.values[rows[:, None], np.maximum(known, 0)], -np.inf)
+        kval = np.where(ok, self.known_values[rows, :width], -np.inf)
         untried = n_avail - ok.sum(axis=1)
         # kk untried available feeds per buyer, by rejection from uniform draws
         m = kk + 4
         draw = avail_idx[rng.integers(0, n_avail, (n, m))]
-        valid = ~self.tried[rows[:, None], draw]
+        valid = self.where[rows[:, None], draw] < 0  # untried
         for j in range(1, m):
             valid[:, j] &= ~(draw[:, :j] == draw[:, j : j + 1]).any(axis=1)
         valid &= np.cumsum(valid, axis=1) <= kk
@@ -147,7 +172,7 @@ class FeedBandit:
         fresh[r, (np.cumsum(valid, axis=1) - 1)[r, c]] = draw[r, c]
         if short.size:  # rank every untried feed of these buyers in a random order
             keys = rng.random((short.size, n_avail))
-            keys[self.tried[rows[short][:, None], avail_idx[None, :]]] = np.inf
+            keys[self.where[rows[short][:, None], avail_idx[None, :]] >= 0] = np.inf
             order = np.argsort(keys, axis=1)[:, :kk]
             fresh[short] = np.where(
                 np.take_along_axis(keys, order, axis=1) < np.inf, avail_idx[order], -1

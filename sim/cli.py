@@ -7,6 +7,7 @@ output folder): one message, no traceback, nothing executed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -232,7 +233,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     t0 = time.perf_counter()
     try:
         with blas_single_thread():
-            model = _simulate(sc, show, Path(args.scenario).stem)
+            model = _simulate(sc, show, Path(args.scenario).stem, threads=_cores())
     except SimulationError as e:
         print(f"mlmarket: run failed: {e}", file=sys.stderr)
         return 1
@@ -422,11 +423,19 @@ def format_calibration(profile: dict, wall: float) -> str:
     )
 
 
-def _simulate(sc, show: bool, label: str):
+def _cores() -> int:
+    """Cores this process may use (its CPU affinity where the platform tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _simulate(sc, show: bool, label: str, threads: int = 1):
     """Build the model and run every round, with a progress bar when ``show``."""
     from sim.model import MarketModel
 
-    model = MarketModel(sc)
+    model = MarketModel(sc, threads=threads)
     bar = None
     if show:
         from tqdm import tqdm

@@ -22,11 +22,13 @@ code over the whole population. Money moves only through ``self.ledger``.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mesa
 import numpy as np
 from scipy.linalg import blas
+from threadpoolctl import ThreadpoolController
 
 from agents import leaks
 from agents.arbitrageur import Arbitrageur
@@ -119,11 +121,23 @@ class Streams:
 
 
 class MarketModel(mesa.Model):
-    """A blockchain marketplace for machine learning, one round per ``step()``."""
+    """A blockchain marketplace for machine learning, one round per ``step()``.
 
-    def __init__(self, scenario: Scenario):
+    ``threads``: BLAS threads for the training window's Gram update (:meth:`_syrk`),
+    the one operation of a round big enough to gain from them in a large market. BLAS
+    splits its output among threads, each entry summed by one thread in one order, so
+    outputs are identical for any count (checked by the tests); runs in parallel
+    processes (sweeps, checks) keep 1.
+    """
+
+    #: fewest rows (models) worth splitting among threads (:meth:`_by_rows`)
+    THREAD_ROWS = 2048
+
+    def __init__(self, scenario: Scenario, threads: int = 1):
         streams = Streams.from_seed(scenario.run.seed)
         super().__init__(rng=streams.mesa)
+        self.threads = max(int(threads), 1)
+        self._blas = ThreadpoolController() if self.threads > 1 else None
         # (Mesa 3.5 has a `scenario` attribute of its own; ours is `config`)
         self.config = sc = scenario
         self.streams = streams
@@ -751,12 +765,13 @@ class MarketModel(mesa.Model):
         self.slot_owner[take] = new
 
     def _compact_slots(self) -> None:
-        """When fewer than half the slots are taken, move the taken ones to the front (in
-        their order, so the upper triangle stays the upper triangle) and shrink ``G``:
-        entries are moved, never recomputed, and ``G`` follows the market as it shrinks."""
+        """When fewer than three quarters of the slots are taken, move the taken ones to
+        the front (in their order, so the upper triangle stays the upper triangle) and
+        shrink ``G``: entries are moved, never recomputed, and ``G`` (whose update costs
+        the square of its size) follows the market as it shrinks."""
         owner, k = self.slot_owner, self.k
         live = np.flatnonzero(owner >= 0)
-        if owner.size <= 16 or live.size * 2 > owner.size:
+        if owner.size <= 16 or live.size * 4 >= owner.size * 3:
             return
         n1 = live.size + max(live.size // 10, 8)
         cols = (live[:, None] * k + np.arange(k)).ravel()
@@ -790,9 +805,25 @@ class MarketModel(mesa.Model):
         slot[known] = self.slot_of[prov[known]]
         return np.where((cols >= 0) & (slot >= 0), slot * k + cols % k, -1)
 
+    def _by_rows(self, fn, rows: np.ndarray) -> np.ndarray:
+        """``fn(rows)`` for an array whose rows are independent problems (one model
+        each), split among ``threads`` threads when there are many rows (NumPy's
+        gathers and LAPACK release the GIL). Each row's result is computed exactly as
+        in one call, so the output is the same for any number of threads."""
+        n = rows.shape[0]
+        if self.threads == 1 or n < self.THREAD_ROWS:
+            return fn(rows)
+        parts = np.array_split(np.arange(n), self.threads)
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            return np.concatenate(list(pool.map(lambda ix: fn(rows[ix]), parts)))
+
     def _syrk(self, alpha: float, z: np.ndarray) -> None:
         """``G += alpha z'z`` on the upper triangle, in place."""
-        out = blas.dsyrk(alpha, z, beta=1.0, c=self.gram, trans=1, lower=0, overwrite_c=1)
+        if self._blas is not None and z.shape[1] >= 512:  # threads pay on large G only
+            with self._blas.limit(limits=self.threads, user_api="blas"):
+                out = blas.dsyrk(alpha, z, beta=1.0, c=self.gram, trans=1, lower=0, overwrite_c=1)
+        else:
+            out = blas.dsyrk(alpha, z, beta=1.0, c=self.gram, trans=1, lower=0, overwrite_c=1)
         if not np.shares_memory(out, self.gram):  # BLAS made a copy (never expected)
             self.gram = np.asfortranarray(out)
 
@@ -1053,7 +1084,7 @@ class MarketModel(mesa.Model):
         bids = np.zeros((n, len(P)))
         rows, slots = np.nonzero(wanted >= 0)
         feeds = wanted[rows, slots]
-        value = np.maximum(self.bandit.values[buyers[rows], feeds], 0.0)
+        value = np.maximum(self.bandit.value(buyers[rows], feeds), 0.0)
         bids[rows, feeds] = P.list_price[feeds] + cfg.bid_per_corr * value
         out = self.rules["pricing"].clear(
             AuctionInput(
@@ -1209,7 +1240,9 @@ class MarketModel(mesa.Model):
         if getattr(rule, "secure", False):
             self._train_secure(rule, rows, cols, g_cols)
             return
-        F.weights[rows] = fit_ridge(self.gram, self.xty, g_cols, cfg.ridge, self.window_rows)
+        F.weights[rows] = self._by_rows(
+            lambda c: fit_ridge(self.gram, self.xty, c, cfg.ridge, self.window_rows), g_cols
+        )
         # lazy solvers skip the work (some rounds) and will submit noise or a copy,
         # claiming they trained
         devs = rows[(F.kind[rows] == DEVELOPER) & (F.strategy[rows] == STRATEGY["lazy"])]
