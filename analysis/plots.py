@@ -304,7 +304,7 @@ def outcomes(agents: pd.DataFrame) -> pd.DataFrame:
     for c in ("revenue", "payout", "burned", "spent"):
         res[c] = sums[c].reindex(out.index).astype(float) if c in sums else 0.0
     res["score"] = g["score"].mean().reindex(out.index) if "score" in a.columns else np.nan
-    if "contribution" in a.columns:  # what the reward rule credited a model, per round
+    if "contribution" in a.columns:  # a model's MMC (contribution to the metamodel), per round
         res["contribution"] = g["contribution"].mean().reindex(out.index)
     if "active" in a.columns:
         res["rounds"] = g["active"].sum().reindex(out.index).astype(int)
@@ -873,8 +873,9 @@ def provider_payout_quality(per_agent: pd.DataFrame) -> Figure:
 def model_payout_contribution(per_agent: pd.DataFrame) -> Figure:
     """Each model's net payout per active round (tokens) against its contribution.
 
-    The contribution is the per-agent table's ``contribution`` (the mean of the agent
-    table's column of that name) when the engine records one; otherwise the model's
+    The contribution is the mean of the agent table's ``contribution`` column: the MMC
+    (Numerai's meta model contribution) of each of the model's submissions when it
+    resolved; tables written before that column existed fall back on the model's
     ``score``, its own trailing correlation with realized returns averaged over the
     rounds it was recorded. Net payout is rewards minus slashes. Spearman's rank
     correlation in the title.
@@ -902,7 +903,7 @@ def model_payout_contribution(per_agent: pd.DataFrame) -> Figure:
         ax.axhline(0, color=NEUTRAL, lw=0.6)
         ax.axvline(0, color=NEUTRAL, lw=0.6)
         ax.set_xlabel(
-            "mean contribution credited by the reward rule"
+            "mean contribution to the metamodel (MMC per resolved round)"
             if x == "contribution"
             else "mean score (trailing correlation with realized returns)"
         )

@@ -230,6 +230,8 @@ class MarketModel(mesa.Model):
                 "lazy": (bool, (), False),
                 "listed": (np.int64, (), -1),
                 "trailing_corr": (np.float64, (), 0.0),
+                # MMC of the submission that resolved this round (NaN: none resolved)
+                "contribution": (np.float64, (), np.nan),
                 "score_var": (np.float64, (), 0.0),
                 "resolved": (np.int64, (), 0),
                 "payout": (np.float64, (), 0.0),
@@ -609,6 +611,7 @@ class MarketModel(mesa.Model):
             col[:] = 0.0
         P.demand[:] = 0
         F.picks[:] = -1
+        F.contribution[:] = np.nan
         for name in PHASES:
             t0 = time.perf_counter()
             getattr(self, f"phase_{name}")()
@@ -1689,6 +1692,7 @@ class MarketModel(mesa.Model):
         ranks2 = F.r_ranks2[subs, slot]  # ranked in the aggregate phase
         corr = numerai_corr_rows(preds, target, ranks2)
         mmc = correlation_contribution_rows(preds, meta, target, ranks2)
+        F.contribution[subs] = mmc
         stake_now = L.balances(F.stake[subs], "token")
         # stake lost since submission (slashes in other open rounds) is no longer at risk
         at_risk = np.minimum(F.r_stake[subs, slot], stake_now)
@@ -2306,6 +2310,7 @@ class MarketModel(mesa.Model):
                     "spent": P.spent[p].copy(),
                     "payoff": P.payoff[p].copy(),
                     "score": np.full(p.size, np.nan),
+                    "contribution": np.full(p.size, np.nan),
                 }
             )
         f = np.flatnonzero((F.status != GONE) | (F.leave_round == self.t))
@@ -2327,6 +2332,7 @@ class MarketModel(mesa.Model):
                     "spent": F.spent[f].copy(),
                     "payoff": F.payoff[f].copy(),
                     "score": np.where(F.resolved[f] > 0, F.trailing_corr[f], np.nan),
+                    "contribution": F.contribution[f].copy(),
                     "model_tokens": self._model_value(F.wallet[f]),
                 }
             )
@@ -2349,6 +2355,7 @@ class MarketModel(mesa.Model):
                     "spent": np.zeros(len(V)),
                     "payoff": V.payout + V.trade_pnl,
                     "score": np.full(len(V), np.nan),
+                    "contribution": np.full(len(V), np.nan),
                     "model_tokens": self._model_value(V.wallet),
                 }
             )

@@ -116,6 +116,7 @@ RECORD_FLOATS = (
     "spent",
     "payoff",
     "score",
+    "contribution",
     "wealth",
 )
 
@@ -226,6 +227,7 @@ class Participant:
             "spent": self.spent,
             "payoff": self.payoff,
             "score": np.nan,
+            "contribution": np.nan,
             "wealth": (tokens + stake) * price + usd,
         }
 
@@ -294,6 +296,7 @@ class DeveloperAgent(Participant):
     score_var: float = 0.0
     resolved: int = 0
     payout: float = 0.0  # this round
+    contribution: float = np.nan  # MMC of the submission that resolved this round
     open: dict[int, Submission] = field(default_factory=dict)  # round -> submission
     # the choice in progress (filled by the buy phase)
     fresh: list[int] = field(default_factory=list)
@@ -301,7 +304,12 @@ class DeveloperAgent(Participant):
 
     def row_of(self, L: Ledger, price: float) -> dict:
         score = self.trailing_corr if self.resolved > 0 else np.nan
-        return {**super().row_of(L, price), "payout": self.payout, "score": score}
+        return {
+            **super().row_of(L, price),
+            "payout": self.payout,
+            "score": score,
+            "contribution": self.contribution,
+        }
 
     # --- buy: epsilon-greedy choice (FeedBandit.choose, one buyer) -------------------
 
@@ -691,6 +699,7 @@ class ReferenceModel:
             p.demand = 0
         for d in self.developers:
             d.spent = d.payout = d.burned = 0.0
+            d.contribution = np.nan
             d.picks = [-1] * self.K
         for phase in (
             self.phase_observe,
@@ -1004,6 +1013,8 @@ class ReferenceModel:
         self._round["meta_corr"] = numerai_corr(meta, target)
         corr = numerai_corr_rows(preds, target)
         mmc = correlation_contribution_rows(preds, meta, target)
+        for d, c in zip(subs, mmc.tolist(), strict=True):
+            d.contribution = c
         stake_now = np.array([L.balance(d.locked, "token") for d in subs])
         at_risk = np.minimum(np.array([s.stake for s in mine]), stake_now)
         budget = sc.market.round_budget * L.balance(self.treasury, "token")

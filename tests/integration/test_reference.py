@@ -113,6 +113,7 @@ AGENT_COLUMNS = [
     "spent",
     "payoff",
     "score",
+    "contribution",
     "wealth",
 ]
 
