@@ -72,7 +72,10 @@ Assertion kinds (``assert: {kind: ...}``)
               deviation.
 ``sybil_proof``  ``metric`` (default ``sybils.roi_vs_honest``: the sybil groups' mean
               return minus honest developers') ``<= epsilon``; the scenario needs
-              ``population.sybils.owners > 0``.
+              ``population.sybils.owners > 0``. With ``against: undivided``, paired:
+              each seed also runs the same owners whole
+              (``population.sybils.identities = 1``) and ``metric(split) -
+              metric(undivided)`` (default metric ``sybils.roi_mean``) ``<= epsilon``.
 ``budget_balance``  In every seed ``spend <= budget`` (expressions; default spend
               ``flows.payouts - flows.slashed``, the tokens rewards paid beyond what
               slashing took, and budget ``config.market.treasury +
@@ -1690,30 +1693,54 @@ def _as_list(v: Any) -> list[str]:
 
 @assertion
 class SybilProof(Assertion):
-    """Splitting into identities does not pay: ``metric <= epsilon`` in the mean over seeds."""
+    """Splitting into identities does not pay: ``metric <= epsilon`` in the mean over seeds.
+
+    ``against: honest`` (default): the metric is the split groups' standing against
+    honest developers in the same run (default ``sybils.roi_vs_honest``).
+    ``against: undivided``: a paired comparison of the same owners split and whole;
+    each seed also runs with ``population.sybils.identities = 1`` (every owner keeps its
+    capital in one identity) and the difference ``metric(split) - metric(undivided)``
+    (default metric ``sybils.roi_mean``, the groups' mean return) must be at most
+    ``epsilon``: splitting one participant into k identities does not raise its payoff.
+    """
 
     kind = "sybil_proof"
-    keys = ("kind", "metric", "epsilon", "confidence", "test")
+    keys = ("kind", "metric", "epsilon", "against", "confidence", "test")
+    UNDIVIDED = (("population.sybils.identities", 1),)
 
     def __init__(self, d, where, defaults):
         super().__init__(d, where, defaults)
         self._keys(d)
         self._common(d)
-        self.metric = _scalar_expr(d.get("metric", "sybils.roi_vs_honest"), f"{where}.metric")
+        self.against = _choice(
+            d.get("against", "honest"), ("honest", "undivided"), f"{where}.against"
+        )
+        default = "sybils.roi_vs_honest" if self.against == "honest" else "sybils.roi_mean"
+        self.metric = _scalar_expr(d.get("metric", default), f"{where}.metric")
         self.epsilon = _number(d.get("epsilon", 0.0), f"{where}.epsilon")
 
     def _exprs(self):
         return [("metric", self.metric)]
 
+    def variants(self):
+        if self.against == "honest":
+            return {"base": ()}
+        return {"base": (), "undivided": self.UNDIVIDED}
+
     def check_scenario(self, label, scenario):
         super().check_scenario(label, scenario)
-        if scenario.population.sybils.owners <= 0:
+        if label == "base" and scenario.population.sybils.owners <= 0:
             raise PropertyError(
                 f"{self.where}: sybil_proof needs sybils in the scenario "
                 "(population.sybils.owners > 0, e.g. scenario: sybil_split)"
             )
 
     def statement(self) -> str:
+        if self.against == "undivided":
+            return (
+                f"mean over seeds of {self.metric.text} split - undivided "
+                f"(population.sybils.identities=1) <= {self.epsilon:g}"
+            )
         return f"mean over seeds of {self.metric.text} <= {self.epsilon:g}"
 
     def requests(self, label):
@@ -1721,8 +1748,13 @@ class SybilProof(Assertion):
 
     def judge(self, results, seeds, level, root):
         x = _values(results, "base", seeds, "assert.metric")
+        if self.against == "undivided":
+            whole = _values(results, "undivided", seeds, "assert.metric")
+            d = x - whole
+        else:
+            d = x
         out = _judge_mean(
-            x,
+            d,
             "<=",
             self.epsilon,
             level,
@@ -1730,8 +1762,18 @@ class SybilProof(Assertion):
             bootstrap_rng(root, len(seeds)),
             f"<= {self.epsilon:g}",
         )
-        out.worst = (out.worst[0], ("base",))
-        out.numbers = [f"{self.metric.text} = {x[out.worst[0]]:+.6g}"]
+        i = out.worst[0]
+        if self.against == "undivided":
+            out.worst = (i, ("base", "undivided"))
+            out.details[0] = "split - undivided: " + out.details[0]
+            out.numbers = [
+                f"split {self.metric.text} = {x[i]:+.6g}",
+                f"undivided {self.metric.text} = {whole[i]:+.6g}",
+                f"split - undivided = {d[i]:+.6g}",
+            ]
+        else:
+            out.worst = (i, ("base",))
+            out.numbers = [f"{self.metric.text} = {x[i]:+.6g}"]
         return out
 
 

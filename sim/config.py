@@ -433,7 +433,13 @@ class SybilsConfig(_Section):
     """
 
     owners: int = _f(0, 0, MAX_COUNT, "developer owners who split over several identities")
-    identities: int = _f(4, 2, 1_000, "identities per owner (k), the owner's own included")
+    identities: int = _f(
+        4,
+        1,
+        1_000,
+        "identities per owner (k), the owner's own included; 1 keeps each owner whole "
+        "(the same owners and capital undivided: the control of a paired comparison)",
+    )
     split: Literal["stake", "models"] = Field(
         "stake",
         description="stake: k identical models, each with 1/k of the stake; models: k "

@@ -758,6 +758,18 @@ def test_sybil_proof(tmp_path, fake_runs, shift, verdict):
     assert check(tmp_path, [p], fake_runs).results[0].outcome.verdict == verdict
 
 
+@pytest.mark.parametrize(("gain", "verdict"), [(-0.1, "holds"), (0.1, "violated")])
+def test_sybil_proof_against_the_same_owners_undivided(tmp_path, fake_runs, gain, verdict):
+    # the groups' return is noisy across seeds, but the same in both runs but for the gain
+    fake_runs[(0, "assert.metric")] = lambda s, v: NOISE[s] + (gain if v == "base" else 0.0)
+    a = {"kind": "sybil_proof", "against": "undivided", "epsilon": 0.0}
+    p = prop(seeds=6, overrides={"population.sybils.owners": 2}, **{"assert": a})
+    r = check(tmp_path, [p], fake_runs).results[0]
+    assert r.outcome.verdict == verdict
+    assert any("population.sybils.identities=1" in c for c in r.commands)
+    assert "split - undivided" in r.prop.check.statement()
+
+
 def test_a_failing_run_is_an_error_not_a_verdict(tmp_path, fake_runs):
     def boom(s, v):
         raise RuntimeError("x")
