@@ -17,7 +17,7 @@ import pytest
 
 from sim.config import load_scenario
 from sim.model import MarketModel
-from sim.reference import ReferenceModel, UnsupportedScenario, run_reference
+from sim.reference import RECORD_FLOATS, ReferenceModel, UnsupportedScenario, run_reference
 
 RTOL = 1e-9
 ATOL = 1e-9
@@ -99,23 +99,7 @@ MODEL_COLUMNS = [
     "active_developer",
 ]
 
-AGENT_COLUMNS = [
-    "id",
-    "type",
-    "active",
-    "capital",
-    "tokens",
-    "stake",
-    "usd",
-    "revenue",
-    "payout",
-    "burned",
-    "spent",
-    "payoff",
-    "score",
-    "contribution",
-    "wealth",
-]
+AGENT_COLUMNS = ["id", "type", "active", *RECORD_FLOATS]  # every column of an agent row
 
 
 def scenario(seed: int, overrides: list[str]):
