@@ -123,11 +123,12 @@ class Streams:
 class MarketModel(mesa.Model):
     """A blockchain marketplace for machine learning, one round per ``step()``.
 
-    ``threads``: BLAS threads for the training window's Gram update (:meth:`_syrk`),
-    the one operation of a round big enough to gain from them in a large market. BLAS
-    splits its output among threads, each entry summed by one thread in one order, so
-    outputs are identical for any count (checked by the tests); runs in parallel
-    processes (sweeps, checks) keep 1.
+    ``threads``: threads for the two operations of a round big enough to gain from
+    them in a large market, the training window's Gram update (:meth:`_syrk`, BLAS)
+    and the batched ridge fits (:meth:`_by_rows`). BLAS splits its output among
+    threads, each entry summed by one thread in one order, and the fits are split by
+    model, so outputs are identical for any count (checked by the tests); runs in
+    parallel processes (sweeps, checks) keep 1.
     """
 
     #: fewest rows (models) worth splitting among threads (:meth:`_by_rows`)
