@@ -178,9 +178,16 @@ class FeedBandit:
                 np.take_along_axis(keys, order, axis=1) < np.inf, avail_idx[order], -1
             )
         cand = np.concatenate([known, fresh], axis=1)
-        score = np.concatenate([kval, np.where(fresh >= 0, 0.0, -np.inf)], axis=1)
-        order = np.argsort(-score, axis=1, kind="stable")[:, :kk]
-        picks = np.take_along_axis(cand, order, axis=1)  # (n, kk) best first
+        # the kk best candidates, best first, ties in candidate order (as a stable sort
+        # by descending score): kk passes of argmax, which returns the first of equal
+        # maxima; the unusable rank below every score (-1e300) and taken ones drop out
+        key = np.concatenate([np.maximum(kval, -1e300), np.where(fresh >= 0, 0.0, -1e300)], 1)
+        picks = np.empty((n, kk), dtype=np.int64)
+        at_row = np.arange(n)
+        for j in range(kk):
+            at = key.argmax(axis=1)
+            picks[:, j] = cand[at_row, at]
+            key[at_row, at] = -np.inf
         explore = rng.random(n) < exploration
         if explore.any():
             rand = avail_idx[rng.integers(0, n_avail, explore.sum())]
