@@ -469,23 +469,26 @@ def price_supply(model: pd.DataFrame) -> Figure:
         ax2.set_ylabel("supply (tokens)")
         ax2.yaxis.set_major_formatter(_THOUSANDS)
         ax2.set_title("Token supply")
-        ax3.stairs(
-            model["minted"].to_numpy(float), edges, fill=True, color=MINT_COLOR, label="minted"
-        )
-        ax3.stairs(
-            -model["burned"].to_numpy(float),
-            edges,
-            fill=True,
-            color=BURN_COLOR,
-            label="burned (shown below 0)",
-        )
-        ax3.axhline(0, color=NEUTRAL, lw=0.6)
+        _in_and_out(ax3, edges, model["minted"], "minted", model["burned"], "burned")
         ax3.set_ylabel("tokens per round")
         ax3.set_xlabel("round")
         ax3.set_title("Minted and burned each round")
         _legend_outside(ax3)
         fig.suptitle("Token price and supply")
         return fig
+
+
+def _in_and_out(ax, edges, up, up_label: str, down, down_label: str) -> None:
+    """What came in each round above 0 and what went out below it, as filled stairs."""
+    ax.stairs(np.asarray(up, float), edges, fill=True, color=MINT_COLOR, label=up_label)
+    ax.stairs(
+        -np.asarray(down, float),
+        edges,
+        fill=True,
+        color=BURN_COLOR,
+        label=f"{down_label} (shown below 0)",
+    )
+    ax.axhline(0, color=NEUTRAL, lw=0.6)
 
 
 def active_agents(model: pd.DataFrame) -> Figure:
@@ -511,21 +514,7 @@ def active_agents(model: pd.DataFrame) -> Figure:
         ax1.set_title("Active agents by type")
         _legend_outside(ax1, title="agent type")
         if "entries" in model.columns and "exits" in model.columns:
-            ax2.stairs(
-                model["entries"].to_numpy(float),
-                edges,
-                fill=True,
-                color=MINT_COLOR,
-                label="entries",
-            )
-            ax2.stairs(
-                -model["exits"].to_numpy(float),
-                edges,
-                fill=True,
-                color=BURN_COLOR,
-                label="exits (shown below 0)",
-            )
-            ax2.axhline(0, color=NEUTRAL, lw=0.6)
+            _in_and_out(ax2, edges, model["entries"], "entries", model["exits"], "exits")
             _legend_outside(ax2)
         ax2.set_ylabel("agents per round")
         ax2.set_xlabel("round")

@@ -112,7 +112,6 @@ import math
 import os
 import re
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -2445,117 +2444,43 @@ def _take_same_runs(first: Job, queue, alive: Callable[[Job], bool]) -> list[Job
     return same
 
 
-def _ignore_sigint() -> None:
-    """Worker processes leave Ctrl-C to the main process, which stops them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+class _Executor:
+    """:mod:`sim.sweep`'s executors (one process, local processes with the sweep's worker
+    set-up, or Dask) running :func:`run_job`; a worker that died or a Dask task that
+    failed is that job's failure, recorded, and the check goes on."""
 
-
-class _Serial:
-    """Runs each job in this process when it is submitted (``--workers 1``)."""
-
-    label = "1 process (in-process)"
-
-    def capacity(self) -> int:
-        return 1
-
-    def submit(self, job: Job):
-        from concurrent.futures import Future
-
-        fut: Future = Future()
-        fut.set_result(run_job(job))
-        return fut
-
-    def wait(self, handles: list, timeout: float) -> list:
-        return [h for h in handles if h.done()]
-
-    def result(self, handle, job: Job) -> dict[str, Any]:
-        return handle.result()
-
-    def close(self, abort: bool = False) -> None:
-        pass
-
-
-class _Processes:
-    """A pool of local worker processes (``forkserver`` where there is one, else ``spawn``).
-
-    :mod:`sim.sweep`'s executors run only its own task function, so this is a small
-    :class:`concurrent.futures.ProcessPoolExecutor` with the same start method.
-    """
-
-    def __init__(self, workers: int):
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        methods = mp.get_all_start_methods()
-        ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-        self.workers = workers
-        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
-        self.label = f"{workers} local processes"
-
-    def capacity(self) -> int:
-        return 2 * self.workers
-
-    def submit(self, job: Job):
-        return self.pool.submit(run_job, job)
-
-    def wait(self, handles: list, timeout: float) -> list:
-        from concurrent.futures import FIRST_COMPLETED, wait
-
-        done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
-        return list(done)
-
-    def result(self, handle, job: Job) -> dict[str, Any]:
-        try:
-            return handle.result()
-        except Exception as e:  # a worker process died (BrokenProcessPool), ...
-            return _lost(job, f"the worker process failed: {type(e).__name__}: {e}")
-
-    def close(self, abort: bool = False) -> None:
-        self.pool.shutdown(wait=not abort, cancel_futures=abort)
-        if abort:
-            for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
-                with contextlib.suppress(Exception):
-                    proc.terminate()
-
-
-class _Dask:
-    """A Dask distributed client: a scheduler's address, or ``local`` (a LocalCluster)."""
-
-    def __init__(self, scheduler: str, workers: int):
-        from sim.sweep import SweepError, connect_dask
+    def __init__(self, workers: int, scheduler: str | None):
+        from sim.sweep import SweepError
+        from sim.sweep import make_executor as sweep_executor
 
         try:
-            self.client, self.cluster, self.label = connect_dask(scheduler, workers)
+            self.inner = sweep_executor(workers, scheduler, fn=run_job)
         except SweepError as e:
             raise PropertyError(str(e)) from None
+        self.label = self.inner.label
+        self.what = "the Dask task" if scheduler is not None else "the worker process"
 
     def capacity(self) -> int:
-        with contextlib.suppress(Exception):
-            return 4 * max(1, sum(self.client.nthreads().values()))
-        return 4
+        return self.inner.capacity()
 
     def submit(self, job: Job):
-        return self.client.submit(run_job, job, pure=False)
+        return self.inner.submit(job)
 
     def wait(self, handles: list, timeout: float) -> list:
-        from distributed import wait
-
-        with contextlib.suppress(TimeoutError):
-            wait(handles, timeout=timeout, return_when="FIRST_COMPLETED")
-        return [h for h in handles if h.done()]
+        return self.inner.wait(handles, timeout)
 
     def result(self, handle, job: Job) -> dict[str, Any]:
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             return handle.result()
         except Exception as e:
-            return _lost(job, f"the Dask task failed: {type(e).__name__}: {e}")
+            if isinstance(e, BrokenProcessPool):
+                self.inner.broken = True  # the local pool starts afresh at the next submit
+            return _lost(job, f"{self.what} failed: {type(e).__name__}: {e}")
 
     def close(self, abort: bool = False) -> None:
-        with contextlib.suppress(Exception):
-            self.client.close()
-        if self.cluster is not None:
-            with contextlib.suppress(Exception):
-                self.cluster.close()
+        self.inner.close(abort)
 
 
 def _lost(job: Job, error: str) -> dict[str, Any]:
@@ -2574,13 +2499,9 @@ def _lost(job: Job, error: str) -> dict[str, Any]:
     }
 
 
-def make_executor(workers: int, scheduler: str | None):
+def make_executor(workers: int, scheduler: str | None) -> _Executor:
     """Serial (one worker), local processes, or Dask (``scheduler``): one interface."""
-    if scheduler is not None:
-        return _Dask(scheduler, workers)
-    if workers <= 1:
-        return _Serial()
-    return _Processes(workers)
+    return _Executor(workers, scheduler)
 
 
 # ======================================================================================

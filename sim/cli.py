@@ -7,7 +7,6 @@ output folder): one message, no traceback, nothing executed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -221,6 +220,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     # the simulator (mesa, scipy, pandas: seconds of imports) loads only for valid input
     from sim.model import SimulationError
     from sim.runner import blas_single_thread, collect, prepare_output
+    from sim.sweep import default_workers
 
     if args.out:
         out = Path(args.out)
@@ -233,7 +233,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     t0 = time.perf_counter()
     try:
         with blas_single_thread():
-            model = _simulate(sc, show, Path(args.scenario).stem, threads=_cores())
+            model = _simulate(sc, show, Path(args.scenario).stem, threads=default_workers())
     except SimulationError as e:
         print(f"mlmarket: run failed: {e}", file=sys.stderr)
         return 1
@@ -421,14 +421,6 @@ def format_calibration(profile: dict, wall: float) -> str:
             f"  he   {bits}-bit: {ops}",
         ]
     )
-
-
-def _cores() -> int:
-    """Cores this process may use (its CPU affinity where the platform tells)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return os.cpu_count() or 1
 
 
 def _simulate(sc, show: bool, label: str, threads: int = 1):

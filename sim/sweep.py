@@ -1049,7 +1049,8 @@ class _Serial:
 
     label = "1 process (in-process)"
 
-    def __init__(self) -> None:
+    def __init__(self, fn: Callable | None = None) -> None:
+        self.fn = fn or run_task
         self.frozen = gc.get_freeze_count() > 0  # whether someone else froze objects
 
     def capacity(self) -> int:
@@ -1059,7 +1060,7 @@ class _Serial:
         from concurrent.futures import Future
 
         fut: Future = Future()
-        fut.set_result(run_task(task))
+        fut.set_result(self.fn(task))
         return fut
 
     def wait(self, handles: list, timeout: float) -> list:
@@ -1076,11 +1077,12 @@ class _Serial:
 class _LocalPool:
     """A pool of worker processes (``forkserver`` where there is one, else ``spawn``)."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, fn: Callable | None = None):
         import multiprocessing as mp
 
         methods = mp.get_all_start_methods()
         self.context = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self.fn = fn or run_task
         self.workers = workers
         self.label = f"{workers} local processes"
         self.pool = None
@@ -1105,7 +1107,7 @@ class _LocalPool:
             if self.pool is not None:
                 self.pool.shutdown(wait=False, cancel_futures=True)
             self._start()
-        return self.pool.submit(run_task, task)
+        return self.pool.submit(self.fn, task)
 
     def wait(self, handles: list, timeout: float) -> list:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -1174,8 +1176,9 @@ def connect_dask(scheduler: str, workers: int):
 class _Dask:
     """A Dask distributed client: an existing scheduler, or a LocalCluster (``local``)."""
 
-    def __init__(self, scheduler: str, workers: int):
+    def __init__(self, scheduler: str, workers: int, fn: Callable | None = None):
         self.client, self.cluster, self.label = connect_dask(scheduler, workers)
+        self.fn = fn or run_task
         self._threads = 1
         self._checked = -math.inf
 
@@ -1188,7 +1191,7 @@ class _Dask:
         return 4 * self._threads
 
     def submit(self, task: Task):
-        return self.client.submit(run_task, task, pure=False)
+        return self.client.submit(self.fn, task, pure=False)
 
     def wait(self, handles: list, timeout: float) -> list:
         from distributed import wait
@@ -1223,13 +1226,17 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_executor(workers: int, scheduler: str | None):
-    """The executor for ``--workers`` and ``--scheduler`` (one code path for all three)."""
+def make_executor(workers: int, scheduler: str | None, fn: Callable | None = None):
+    """The executor for ``--workers`` and ``--scheduler`` (one code path for all three).
+
+    ``fn`` is the module-level function each task is handed to (default
+    :func:`run_task`, a sweep's run; ``mlmarket check`` passes its own).
+    """
     if scheduler is not None:
-        return _Dask(scheduler, workers)
+        return _Dask(scheduler, workers, fn)
     if workers == 1:
-        return _Serial()
-    return _LocalPool(workers)
+        return _Serial(fn)
+    return _LocalPool(workers, fn)
 
 
 # --------------------------------------------------------------------------------------
