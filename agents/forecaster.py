@@ -153,21 +153,31 @@ class FeedBandit:
         if n == 0 or n_avail == 0:
             return out
         kk = min(k, n_avail)
-        # the feeds each buyer has tried, with their values (-inf: unavailable/padding)
+        # the feeds each buyer has tried, with their values; cand (candidates) and key
+        # (their scores) hold the tried ones first, then kk untried ones drawn below
         width = max(int(self.n_known[rows].max(initial=0)), 1)
         known = self.known[rows, :width]
-        ok = (known >= 0) & available[np.maximum(known, 0)]
-        kval = np.where(ok, self.known_values[rows, :width], -np.inf)
+        avail = np.zeros(available.size + 1, dtype=bool)  # position -1 (padding): False
+        avail[:-1] = available
+        ok = avail[known]
         untried = n_avail - ok.sum(axis=1)
+        cand = np.empty((n, width + kk), dtype=np.int64)
+        key = np.empty((n, width + kk))
+        cand[:, :width] = known
+        # the unusable (unavailable, padding) rank below every score
+        np.copyto(key[:, :width], self.known_values[rows, :width])
+        key[:, :width][~ok] = -1e300
         # kk untried available feeds per buyer, by rejection from uniform draws
         m = kk + 4
         draw = avail_idx[rng.integers(0, n_avail, (n, m))]
-        valid = self.where[rows[:, None], draw] < 0  # untried
+        cols = self.where.shape[1]
+        valid = self.where.reshape(-1).take(rows[:, None] * cols + draw) < 0  # untried
         for j in range(1, m):
             valid[:, j] &= ~(draw[:, :j] == draw[:, j : j + 1]).any(axis=1)
         valid &= np.cumsum(valid, axis=1) <= kk
         short = np.flatnonzero(valid.sum(axis=1) < np.minimum(kk, untried))
-        fresh = np.full((n, kk), -1, dtype=np.int64)
+        fresh = cand[:, width:]
+        fresh.fill(-1)
         r, c = np.nonzero(valid)
         fresh[r, (np.cumsum(valid, axis=1) - 1)[r, c]] = draw[r, c]
         if short.size:  # rank every untried feed of these buyers in a random order
@@ -177,17 +187,18 @@ class FeedBandit:
             fresh[short] = np.where(
                 np.take_along_axis(keys, order, axis=1) < np.inf, avail_idx[order], -1
             )
-        cand = np.concatenate([known, fresh], axis=1)
+        key[:, width:] = np.where(fresh >= 0, 0.0, -1e300)
         # the kk best candidates, best first, ties in candidate order (as a stable sort
         # by descending score): kk passes of argmax, which returns the first of equal
-        # maxima; the unusable rank below every score (-1e300) and taken ones drop out
-        key = np.concatenate([np.maximum(kval, -1e300), np.where(fresh >= 0, 0.0, -1e300)], 1)
+        # maxima; the unusable and the taken ones drop out
         picks = np.empty((n, kk), dtype=np.int64)
-        at_row = np.arange(n)
+        flat_key, flat_cand = key.reshape(-1), cand.reshape(-1)
+        row_start = np.arange(n) * (width + kk)
         for j in range(kk):
             at = key.argmax(axis=1)
-            picks[:, j] = cand[at_row, at]
-            key[at_row, at] = -np.inf
+            at += row_start
+            picks[:, j] = flat_cand.take(at)
+            flat_key[at] = -np.inf
         explore = rng.random(n) < exploration
         if explore.any():
             rand = avail_idx[rng.integers(0, n_avail, explore.sum())]

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 
 import mesa
 import numpy as np
-from scipy.linalg import blas
-from threadpoolctl import ThreadpoolController
 
 from agents import leaks
 from agents.arbitrageur import Arbitrageur
@@ -75,6 +73,7 @@ from mechanisms.scoring import (
 from mechanisms.slashing import share_among_positive
 from sim.config import Scenario
 from sim.ledger import Ledger
+from sim.syrk import dsyrk, nogil_dsyrk
 from sim.task import make_task
 
 PHASES = (
@@ -124,11 +123,11 @@ class MarketModel(mesa.Model):
     """A blockchain marketplace for machine learning, one round per ``step()``.
 
     ``threads``: threads for the two operations of a round big enough to gain from
-    them in a large market, the training window's Gram update (:meth:`_syrk`, BLAS)
-    and the batched ridge fits (:meth:`_by_rows`). BLAS splits its output among
-    threads, each entry summed by one thread in one order, and the fits are split by
-    model, so outputs are identical for any count (checked by the tests); runs in
-    parallel processes (sweeps, checks) keep 1.
+    them in a large market. The training window's Gram update (:meth:`_advance_gram`,
+    BLAS) runs in a background thread beside the round's other phases, and the
+    batched ridge fits (:meth:`_by_rows`) are split by model. Each sum is computed
+    in the same order either way, so outputs are identical for any count (checked by
+    the tests); runs in parallel processes (sweeps, checks) keep 1.
     """
 
     #: fewest rows (models) worth splitting among threads (:meth:`_by_rows`)
@@ -138,7 +137,6 @@ class MarketModel(mesa.Model):
         streams = Streams.from_seed(scenario.run.seed)
         super().__init__(rng=streams.mesa)
         self.threads = max(int(threads), 1)
-        self._blas = ThreadpoolController() if self.threads > 1 else None
         # (Mesa 3.5 has a `scenario` attribute of its own; ours is `config`)
         self.config = sc = scenario
         self.streams = streams
@@ -292,6 +290,12 @@ class MarketModel(mesa.Model):
         self.slot_owner = np.zeros(0, np.int64)  # each slot's provider row (-1: free)
         self.feed_cols = 0  # the most provider-row feature columns a round has had
         self.window_rows = 0
+        # the rounds summed in the Gram, each with its feeds by provider row: after a
+        # train phase, the window of the next one (:meth:`_advance_gram`)
+        self.gram_rounds: list[tuple[int, np.ndarray]] = []
+        self._slot_feeds: tuple = (0, None, None, None)  # the round G took last, by slot
+        self._gram_job = None  # the Gram update running beside the round, if any
+        self._gram_pool: ThreadPoolExecutor | None = None
 
     def _genesis(self) -> None:
         """Round 0: mint every genesis allocation and create the pools and agents."""
@@ -699,38 +703,87 @@ class MarketModel(mesa.Model):
     def _add_to_window(self, u: int) -> None:
         """Round ``u`` resolved: its feeds and target enter the training window.
 
-        The window's sufficient statistics ``G = X'X`` and ``X'y`` over the feeds of the
-        providers present are updated in place: the new round added, the round leaving
-        the window subtracted, each a symmetric rank-``A`` update (BLAS ``dsyrk``) of the
-        upper triangle only, half the work and one pass over ``G``. Readers use the
-        upper triangle (:func:`agents.forecaster.fit_ridge`).
-
-        ``G`` is indexed by *slots*, not provider rows: a provider takes a slot when its
-        first round enters the window and gives it back when it has left the market
-        (nobody can buy its feed again), the slot's rows and columns reset to zero. The
-        entries of present providers are the same sums, in the same order, as in a
-        matrix with a column for every provider ever seen, without the departed ones'
-        columns: with providers coming and going, ``G`` stays the size of the market
-        present, not of everyone who ever was in it.
+        The window's sufficient statistics are ``G = X'X`` and ``X'y`` over the feeds
+        of the providers present. ``X'y`` is updated here: the new round added, the
+        round leaving the window subtracted. ``G`` needs only the feeds, which were
+        known before the target: it was brought to this window at the end of the
+        previous round's train phase (:meth:`_advance_gram`), together with the slot
+        layout both are indexed by.
         """
         feeds = self.pending.pop(u)
         self.resolved_feeds = feeds  # read by attribution when round u resolves
         y = self.targets[u]
-        z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k), by provider row
+        entered, z, zs, zs0 = self._slot_feeds
+        if entered != u:  # _advance_gram prepares exactly this round
+            raise SimulationError(f"round {self.t}: the Gram holds round {entered}, not {u}")
         self.feed_cols = max(self.feed_cols, z.shape[1])
-        self._assign_slots(feeds.shape[0])
-        zs = self._by_slot(z)
-        self._syrk(1.0, zs)
         self.xty += zs.T @ y
         self.window.append((u, z, y))
         self.window_rows += self.A
         if len(self.window) > self.config.population.developers.window:
-            _, z0, y0 = self.window.pop(0)
-            zs0 = self._by_slot(z0)
-            self._syrk(-1.0, zs0)
+            _, _, y0 = self.window.pop(0)
             self.xty -= zs0.T @ y0
             self.window_rows -= self.A
         self.targets.pop(u - self.ring - 1, None)
+
+    def _advance_gram(self) -> None:
+        """End of the train phase: bring ``G`` to the next round's window.
+
+        Round ``u = t + 1 - lag`` enters the window in the next round's observe phase,
+        when its target is revealed; its feeds are known already, and ``G`` needs only
+        those. So as soon as this round's models are fitted (the last reader of ``G``
+        in the round), ``G`` is updated in place: the new round added, the round leaving
+        the window subtracted, each a symmetric rank-``A`` update (BLAS ``dsyrk``) of
+        the upper triangle only, half the work and one pass over ``G``. Readers use the
+        upper triangle (:func:`agents.forecaster.fit_ridge`).
+
+        With ``threads > 1`` and a large ``G`` the update runs in a background thread
+        (the BLAS call releases the GIL, :mod:`sim.syrk`), beside the next phases of
+        this round and the next one's observe, price and buy phases, on the other
+        core; the next train phase waits for it (:meth:`_gram_ready`). The sums and the
+        slot layout are the same either way, so outputs do not depend on ``threads``.
+
+        ``G`` is indexed by *slots*, not provider rows: a provider takes a slot when its
+        first round enters ``G`` and gives it back once it has left the market (nobody
+        can buy its feed again), the slot's rows and columns reset to zero
+        (:meth:`_assign_slots`). The entries of present providers are the same sums, in
+        the same order, as in a matrix with a column for every provider ever seen,
+        without the departed ones' columns: with providers coming and going, ``G``
+        stays the size of the market present, not of everyone who ever was in it.
+        """
+        u = self.t + 1 - self.lag
+        if u < 1:
+            return
+        feeds = self.pending[u]
+        z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k), by provider row
+        self._assign_slots(feeds.shape[0])
+        zs = self._by_slot(z)
+        self.gram_rounds.append((u, z))
+        zs0 = None
+        if len(self.gram_rounds) > self.config.population.developers.window:
+            _, z0 = self.gram_rounds.pop(0)
+            zs0 = self._by_slot(z0)
+        self._slot_feeds = (u, z, zs, zs0)  # X'y takes the same columns (_add_to_window)
+        background = self.threads > 1 and nogil_dsyrk is not None and zs.shape[1] >= 512
+        if not background:
+            self._update_gram(zs, zs0, dsyrk)
+            return
+        if self._gram_pool is None:
+            self._gram_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gram")
+        self._gram_job = self._gram_pool.submit(self._update_gram, zs, zs0, nogil_dsyrk)
+
+    def _update_gram(self, zs: np.ndarray, zs0: np.ndarray | None, syrk) -> None:
+        """``G += zs'zs - zs0'zs0`` on the upper triangle, in place, in that order."""
+        syrk(1.0, zs, self.gram)
+        if zs0 is not None:
+            syrk(-1.0, zs0, self.gram)
+
+    def _gram_ready(self) -> None:
+        """Wait for the Gram update running in the background, if any (its errors raise
+        here)."""
+        job, self._gram_job = self._gram_job, None
+        if job is not None:
+            job.result()
 
     def _assign_slots(self, n_rows: int) -> None:
         """Departed providers free their slots (reset to zero); providers among the first
@@ -821,16 +874,6 @@ class MarketModel(mesa.Model):
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
             return np.concatenate(list(pool.map(lambda ix: fn(rows[ix]), parts)))
 
-    def _syrk(self, alpha: float, z: np.ndarray) -> None:
-        """``G += alpha z'z`` on the upper triangle, in place."""
-        if self._blas is not None and z.shape[1] >= 512:  # threads pay on large G only
-            with self._blas.limit(limits=self.threads, user_api="blas"):
-                out = blas.dsyrk(alpha, z, beta=1.0, c=self.gram, trans=1, lower=0, overwrite_c=1)
-        else:
-            out = blas.dsyrk(alpha, z, beta=1.0, c=self.gram, trans=1, lower=0, overwrite_c=1)
-        if not np.shares_memory(out, self.gram):  # BLAS made a copy (never expected)
-            self.gram = np.asfortranarray(out)
-
     # 2
     def phase_price(self) -> None:
         """Providers pay to host their feeds; the pricing rule sets this round's prices."""
@@ -892,7 +935,9 @@ class MarketModel(mesa.Model):
             return
         cfg = self.config.population.developers
         buyers = np.flatnonzero((F.kind == DEVELOPER) & (F.status == ACTIVE))
-        buyers = np.setdiff1d(buyers, self._sybil_rows()[0])  # the owner buys for its group
+        identities = self._sybil_rows()[0]
+        if identities.size:  # the owner buys for its group
+            buyers = np.setdiff1d(buyers, identities)
         available = (P.status == ACTIVE) & self.available
         if buyers.size and available.any():
             budgets = cfg.data_budget * L.balances(F.wallet[buyers], "token")
@@ -922,17 +967,19 @@ class MarketModel(mesa.Model):
         if hasattr(self.rules["pricing"], "spot"):
             self._curate(buyers)
         # free riders use the leaked feeds they hold (up to K of those for sale)
-        riders = np.flatnonzero((F.kind == FREE_RIDER) & (F.status == ACTIVE))
+        # leaks are kept: they decay and spread in the adapt phase (_age_leaks); only
+        # free riders' rows can hold any, and only in the columns of providers
+        rider_rows = np.flatnonzero(F.kind == FREE_RIDER)
+        held = self.leaked[rider_rows, : len(P)]
+        riders = rider_rows[F.status[rider_rows] == ACTIVE]
         if riders.size:  # the first K held feeds for sale, in feed order
-            r, c = np.nonzero(self.leaked[riders][:, : len(P)] & available[None, :])
+            r, c = np.nonzero(held[F.status[rider_rows] == ACTIVE] & available[None, :])
             rank = np.arange(r.size) - np.searchsorted(r, r)  # position within its row
             keep = rank < self.K
             picks = np.full((riders.size, self.K), -1, dtype=np.int64)
             picks[r[keep], rank[keep]] = c[keep]
             F.picks[riders] = picks
-        # leaks are kept: they decay and spread in the adapt phase (_age_leaks); only
-        # free riders' rows can hold any
-        self._round["leaks_held"] = int(self.leaked[np.flatnonzero(F.kind == FREE_RIDER)].sum())
+        self._round["leaks_held"] = int(np.count_nonzero(held))
 
     def _choose_feeds(
         self, buyers: np.ndarray, available: np.ndarray, budgets: np.ndarray
@@ -1172,9 +1219,14 @@ class MarketModel(mesa.Model):
 
     # 4
     def phase_train(self) -> None:
-        """Fit the forecasters' models (:meth:`_fit_models`); sybils take their owners'."""
+        """Fit the forecasters' models (:meth:`_fit_models`); sybils take their owners'.
+
+        Then ``G`` moves on to the next round's window (:meth:`_advance_gram`).
+        """
+        self._gram_ready()
         self._fit_models()
         self._sybils_follow()
+        self._advance_gram()
 
     def _sybils_follow(self) -> None:
         """Sybil identities take their owner's model; they train nothing themselves.

@@ -11,10 +11,16 @@ CHURN = ["population.providers.count=80", "population.providers.cost_per_round=4
 
 
 def _direct(model: MarketModel) -> tuple[np.ndarray, np.ndarray]:
-    """X'X and X'y of the window, in slot order, summed from the stored rounds."""
-    zs = np.vstack([model._by_slot(z) for _, z, _ in model.window])
+    """X'X of the rounds the Gram holds and X'y of the window, in slot order, summed
+    from the stored rounds. Between steps the Gram is one round ahead of the window:
+    it holds the window of the next train phase."""
+    window = [u for u, _, _ in model.window]
+    held = [u for u, _ in model.gram_rounds]
+    assert held == [*window, model.t + 1 - model.lag][-len(held) :]
+    zs = np.vstack([model._by_slot(z) for _, z in model.gram_rounds])
+    zw = np.vstack([model._by_slot(z) for _, z, _ in model.window])
     y = np.concatenate([w[2] for w in model.window])
-    return zs.T @ zs, zs.T @ y
+    return zs.T @ zs, zw.T @ y
 
 
 def test_running_gram_equals_the_window_sum_as_providers_come_and_go():
