@@ -36,15 +36,28 @@ STRATEGY = {name: code for code, name in enumerate(STRATEGIES)}
 
 
 class Columns:
-    """Growable column store: ``cols.name`` is the array of the rows so far."""
+    """Growable column store: ``cols.name`` is the array of the rows so far.
+
+    Each ``cols.name`` is a view of the first rows of its buffer, kept as an instance
+    attribute and renewed when rows are added, so reading a column (hundreds of times
+    a round) is a plain attribute lookup.
+    """
 
     def __init__(self, spec: dict[str, tuple[Any, tuple[int, ...], Any]], capacity: int = 16):
+        clash = [k for k in spec if k.startswith("_") or hasattr(Columns, k)]
+        if clash:
+            raise ValueError(f"column names {clash} clash with the store's own attributes")
         self._spec = spec
         self._cap = max(1, capacity)
         self._n = 0
         self._data = {
             k: np.full((self._cap, *tail), fill, dtype=dt) for k, (dt, tail, fill) in spec.items()
         }
+        self._views()
+
+    def _views(self) -> None:
+        n = self._n
+        self.__dict__.update({k: v[:n] for k, v in self._data.items()})
 
     def __len__(self) -> int:
         return self._n
@@ -61,13 +74,8 @@ class Columns:
             self._cap = cap
         idx = np.arange(self._n, need)
         self._n = need
+        self._views()
         return idx
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        data = self.__dict__.get("_data")
-        if data is None or name not in data:
-            raise AttributeError(name)
-        return data[name][: self._n]
 
 
 class MarketAgent(mesa.Agent):

@@ -67,21 +67,24 @@ def _gaussian_rank_codes(
 
     Average ranks are exact multiples of 1/2 in [1, A], so ``norm.ppf((r - 0.5) / A)``
     takes at most 2A - 1 distinct values: it is evaluated once for each (``table``)
-    and looked up by ``codes = 2 r - 2``. The lookup returns exactly what ``norm.ppf``
-    gives on the full array, and lets callers transform the table (e.g. the 1.5
-    power of CORR) instead of every entry.
+    and looked up by the code ``2 r``, twice the rank (:func:`twice_ranks`; the table's
+    first two entries, for codes 0 and 1, are never read). The lookup returns exactly
+    what ``norm.ppf`` gives on the full array, and lets callers transform the table
+    (e.g. the 1.5 power of CORR) instead of every entry.
     """
     if ranks2 is None:
         ranks2 = twice_ranks(X)
-    return ranks2 - 2, _ppf_table(X.shape[1])
+    return ranks2, _ppf_table(X.shape[1])
 
 
 @functools.lru_cache(maxsize=64)
 def _ppf_table(A: int) -> np.ndarray:
-    """``norm.ppf((r - 0.5) / A)`` for the half-step ranks r = 1, 1.5, ..., A (read-only);
-    ``scipy.special.ndtri`` is the function ``scipy.stats.norm.ppf`` evaluates."""
+    """``norm.ppf((r - 0.5) / A)`` at index ``2 r`` for the half-step ranks
+    r = 1, 1.5, ..., A (indices 0 and 1: NaN); read-only. ``scipy.special.ndtri`` is
+    the function ``scipy.stats.norm.ppf`` evaluates."""
     half_steps = np.arange(2, 2 * A + 1) / 2.0
-    table = ndtri((half_steps - 0.5) / A)
+    table = np.full(2 * A + 1, np.nan)
+    table[2:] = ndtri((half_steps - 0.5) / A)
     table.flags.writeable = False
     return table
 
@@ -184,7 +187,10 @@ def numerai_corr_rows(
     pc = p15 - p15.mean(axis=1, keepdims=True)
     den = np.sqrt(np.einsum("ij,ij->i", pc, pc)) * np.sqrt(tc @ tc)
     ok = den > 0
-    out[ok] = (pc[ok] @ tc) / den[ok]
+    if ok.all():
+        out = (pc @ tc) / den
+    else:
+        out[ok] = (pc[ok] @ tc) / den[ok]
     return np.clip(out, -1.0, 1.0)
 
 
