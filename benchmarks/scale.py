@@ -22,7 +22,8 @@ It prints three tables, all measured in this one run on this machine:
    1,000 x 10,000 at 200 and 500 rounds, with the microseconds per agent-round, which
    stay flat when the cost is linear in agents and rounds.
 3. **Phases.** The cost of each phase of a round at the largest size, from the run's
-   own timers (``provenance.json``).
+   own timers (``provenance.json``), and the window Gram update's, which runs in a
+   thread beside the phases (with how long the train phase waited for it).
 
 Then the targets: the baseline under 2 s, ``mlmarket run large --no-report`` under 60 s
 and 4 GB, the fast path at least 50 times the reference at 1,000 developers; where one
@@ -87,6 +88,7 @@ def run_cli(scenario: str, overrides: list[str], out: Path) -> dict:
         "wall": wall,
         "sim": prov["timing"]["wall_seconds"],
         "phases": prov["timing"]["phase_seconds"],
+        "gram": prov["timing"].get("gram_seconds", {}),
         "rss_gib": usage.ru_maxrss / 2**20,  # kB on Linux
     }
 
@@ -207,6 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(phases.values())
     for name, sec in sorted(phases.items(), key=lambda kv: -kv[1]):
         print(f"  {name:>10} {sec / biggest[3] * 1e3:8.1f} ms  {sec / total:6.1%}")
+    gram = results[biggest]["gram"]
+    if gram:
+        print(
+            f"  (window Gram update, in a thread beside the phases: "
+            f"{gram['update'] / biggest[3] * 1e3:.1f} ms; the train phase waited "
+            f"{gram['waited'] / biggest[3] * 1e3:.1f} ms of it)"
+        )
 
     print("\ntargets")
     report = [

@@ -169,6 +169,9 @@ class MarketModel(mesa.Model):
 
         self._init_columns()
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)
+        # the window Gram update (_advance_gram), wherever it ran, and how long the
+        # train phase waited for it when it ran in the background
+        self.gram_seconds = {"update": 0.0, "waited": 0.0}
         self.model_rows: list[dict] = []
         self.agent_chunks: list[dict[str, np.ndarray]] = []
         self._genesis()
@@ -774,16 +777,20 @@ class MarketModel(mesa.Model):
 
     def _update_gram(self, zs: np.ndarray, zs0: np.ndarray | None, syrk) -> None:
         """``G += zs'zs - zs0'zs0`` on the upper triangle, in place, in that order."""
+        t0 = time.perf_counter()
         syrk(1.0, zs, self.gram)
         if zs0 is not None:
             syrk(-1.0, zs0, self.gram)
+        self.gram_seconds["update"] += time.perf_counter() - t0
 
     def _gram_ready(self) -> None:
         """Wait for the Gram update running in the background, if any (its errors raise
         here)."""
         job, self._gram_job = self._gram_job, None
         if job is not None:
+            t0 = time.perf_counter()
             job.result()
+            self.gram_seconds["waited"] += time.perf_counter() - t0
 
     def _assign_slots(self, n_rows: int) -> None:
         """Departed providers free their slots (reset to zero); providers among the first
