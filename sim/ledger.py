@@ -55,6 +55,9 @@ NEGATIVE_TOLERANCE = 1e-12
 
 _MAX_CODE = np.iinfo(np.int16).max
 
+_INT64, _FLOAT64 = np.dtype(np.int64), np.dtype(np.float64)
+_min, _max, _sub_reduce = np.minimum.reduce, np.maximum.reduce, np.subtract.reduce
+
 
 class LedgerError(Exception):
     """A transfer or query the ledger refuses; the message names what and where."""
@@ -111,20 +114,26 @@ _FIELDS = (
 
 
 class _EntryStore:
-    """Columnar, append-only entries: chunks of arrays plus a staging buffer.
+    """Columnar, append-only entries: chunks of columns plus a staging buffer.
 
-    A large batch is kept as its own chunk, with its round, phase, reason (and asset,
-    when the batch has one) stored once as scalars; small batches are copied into a
-    staging buffer of full columns. :meth:`columns` expands and concatenates lazily and
-    keeps the result as the single chunk.
+    A chunk is ``(n, columns)``, one column per field of ``_FIELDS``, each either an
+    array of ``n`` values or one scalar shared by the ``n`` entries. A large batch is
+    kept as its own chunk, with what is constant in it stored once (round, phase and
+    reason always; asset, src or dst when the batch gives a scalar). Small batches are
+    copied into a staging buffer: src, dst, asset and amount as columns, round, phase and
+    reason as one run per batch, so a call writes four slices, not seven (transfers are
+    many and mostly small, so this per-call cost counts). :meth:`columns` expands and
+    concatenates lazily and keeps the result as the single chunk.
     """
 
     STAGE = 16_384  # capacity of the staging buffer for small batches
     DIRECT = 2_048  # batches at least this long become their own chunk
+    _STAGED = (2, 3, 4, 5)  # the fields of _FIELDS staged as columns
 
     def __init__(self) -> None:
-        self._chunks: list[tuple[Any, ...]] = []
-        self._stage = tuple(np.empty(self.STAGE, dt) for _, dt in _FIELDS)
+        self._chunks: list[tuple[int, tuple[Any, ...]]] = []
+        self._stage = tuple(np.empty(self.STAGE, _FIELDS[j][1]) for j in self._STAGED)
+        self._runs: list[tuple[int, int, int, int]] = []  # staged (entries, round, phase, reason)
         self._k = 0
         self._n = 0
 
@@ -132,60 +141,54 @@ class _EntryStore:
         return self._n
 
     def append(
-        self,
-        rnd: int,
-        phase: int,
-        src: np.ndarray,
-        dst: np.ndarray,
-        asset: int | np.ndarray,
-        amount: np.ndarray,
-        reason: int,
+        self, n: int, rnd: int, phase: int, src: Any, dst: Any, asset: Any, amount: Any, reason: int
     ) -> None:
-        n = amount.shape[0]
+        """Record ``n`` entries; ``src``, ``dst``, ``asset`` and ``amount`` are arrays of
+        ``n`` values or scalars shared by all of them. Arrays are copied, never kept."""
         if n >= self.DIRECT:
             self._flush()
-            self._chunks.append(
-                (
-                    rnd,
-                    phase,
-                    src.astype(np.int32),
-                    dst.astype(np.int32),
-                    asset if isinstance(asset, int) else asset.astype(np.int16),
-                    np.array(amount, dtype=np.float64, copy=True),
-                    reason,
-                )
+            cols = (src, dst, asset, amount)
+            src, dst, asset, amount = (
+                v.astype(_FIELDS[j][1]) if isinstance(v, np.ndarray) else v
+                for j, v in zip(self._STAGED, cols, strict=True)
             )
+            self._chunks.append((n, (rnd, phase, src, dst, asset, amount, reason)))
         else:
             if self._k + n > self.STAGE:
                 self._flush()
-            k, st = self._k, self._stage
-            st[0][k : k + n] = rnd
-            st[1][k : k + n] = phase
-            st[2][k : k + n] = src
-            st[3][k : k + n] = dst
-            st[4][k : k + n] = asset
-            st[5][k : k + n] = amount
-            st[6][k : k + n] = reason
-            self._k += n
+            k = self._k
+            s, d, a, x = self._stage
+            s[k : k + n] = src
+            d[k : k + n] = dst
+            a[k : k + n] = asset
+            x[k : k + n] = amount
+            self._runs.append((n, rnd, phase, reason))
+            self._k = k + n
         self._n += n
 
     def _flush(self) -> None:
         if self._k:
-            self._chunks.append(tuple(a[: self._k].copy() for a in self._stage))
+            runs = np.array(self._runs, dtype=np.int64)
+            rnd, phase, reason = (
+                np.repeat(runs[:, j].astype(_FIELDS[f][1]), runs[:, 0])
+                for j, f in ((1, 0), (2, 1), (3, 6))
+            )
+            src, dst, asset, amount = (c[: self._k].copy() for c in self._stage)
+            self._chunks.append((self._k, (rnd, phase, src, dst, asset, amount, reason)))
+            self._runs = []
             self._k = 0
 
     def columns(self) -> dict[str, np.ndarray]:
         self._flush()
-        if len(self._chunks) != 1 or any(np.ndim(c) == 0 for c in self._chunks[0]):
+        if len(self._chunks) != 1 or any(np.ndim(c) == 0 for c in self._chunks[0][1]):
             cols = []
             for j, (_, dt) in enumerate(_FIELDS):
-                parts = []
-                for chunk in self._chunks:
-                    v, n = chunk[j], chunk[5].shape[0]
-                    parts.append(np.full(n, v, dt) if np.ndim(v) == 0 else v)
+                parts = [
+                    np.full(n, c[j], dt) if np.ndim(c[j]) == 0 else c[j] for n, c in self._chunks
+                ]
                 cols.append(np.concatenate(parts) if parts else np.empty(0, dt))
-            self._chunks = [tuple(cols)]
-        return {name: col for (name, _), col in zip(_FIELDS, self._chunks[0], strict=True)}
+            self._chunks = [(self._n, tuple(cols))]
+        return {name: col for (name, _), col in zip(_FIELDS, self._chunks[0][1], strict=True)}
 
 
 class Ledger:
@@ -372,6 +375,172 @@ class Ledger:
         with the float tolerance described in the module docstring; an overdraft raises
         :class:`InsufficientBalance`. The batch is atomic.
         """
+        phase_code, reason_code = self._phases.code(phase), self._reasons.code(reason)
+        if not self._transfer_plain(src, dst, asset, amount, phase_code, reason_code):
+            self._transfer_general(src, dst, asset, amount, phase, reason)
+
+    def _transfer_plain(
+        self, src: Any, dst: Any, asset: Any, amount: Any, phase_code: int, reason_code: int
+    ) -> bool:
+        """Apply a plain batch with few NumPy calls; return False, changing nothing, if not plain.
+
+        Transfers are many (a round makes dozens, most of them small), so a call's fixed
+        cost in NumPy calls matters as much as its per-entry cost. Plain is what a
+        simulation almost always passes: ``src`` and ``dst`` int ids or 1-D int64 arrays
+        of ordinary accounts (or a scalar ``mint`` src, a scalar ``burn`` dst), ``asset``
+        a name, an int id or a 1-D int64 array, ``amount`` a float or a 1-D float64
+        array, arrays of one length, amounts finite and not negative, no entry from an
+        account to itself, no overdraft. Everything else (every error, mint or burn in
+        an array, dust to trim, other types, broadcasting) is left to
+        :meth:`_transfer_general`, which applies the rules in full. This path must give
+        exactly its balances, flows and entries, bit for bit (the unit tests compare
+        the two).
+
+        What it saves: scalars stay Python ints (no ``np.full``, scalar columns in the
+        entry store); one min and one max per array validate its ids or amounts and
+        rule out mint and burn at once; ``src == dst`` is compared only where the id
+        ranges overlap; a scalar asset works on its balance column, so no flat index is
+        computed. And the entries moving out of one scalar ``(src, asset)`` (or into one
+        scalar ``(dst, asset)``) are applied by ``np.subtract.reduce``, which, like
+        ``np.subtract.at`` on a repeated index, subtracts them one by one in entry order
+        (NumPy's subtract loop reduces sequentially; only add reduces pairwise, which is
+        why ``np.add.reduce`` would not do; a unit test guards this): the same floats,
+        without an index array or a scatter. Inflows ``b + x0 + x1 ...`` are computed as
+        ``b - (-x0) - (-x1) ...``, which IEEE arithmetic defines to be the same. For
+        large batches the cost is the scattered reads and writes of the balances and
+        stays about what it was.
+        """
+        n_acc, n = self._n, -1  # n: the common length of the array arguments
+        s, d, a, x = src, dst, asset, amount
+        # Accounts: ordinary ids (mint and burn are the two lowest), or a scalar mint
+        # src, a scalar burn dst.
+        if type(s) is np.ndarray:
+            if s.dtype != _INT64 or s.ndim != 1 or not s.shape[0]:
+                return False
+            n = s.shape[0]
+            s_lo, s_hi = _min(s), _max(s)
+            if s_lo <= self.BURN or s_hi >= n_acc:
+                return False
+        elif type(s) is int or isinstance(s, np.integer):
+            s = int(s)
+            if not (self.BURN < s < n_acc or s == self.MINT):
+                return False
+        else:
+            return False
+        if type(d) is np.ndarray:
+            if d.dtype != _INT64 or d.ndim != 1 or d.shape[0] != (n if n >= 0 else d.shape[0]):
+                return False
+            n = d.shape[0]
+            if not n:
+                return False
+            d_lo, d_hi = _min(d), _max(d)
+            if d_lo <= self.BURN or d_hi >= n_acc:
+                return False
+        elif type(d) is int or isinstance(d, np.integer):
+            d = int(d)
+            if not self.BURN <= d < n_acc:
+                return False
+        else:
+            return False
+        # Asset: a name, an id or an array of ids.
+        if type(a) is str:
+            a = self._asset_ids.get(a)
+            if a is None:
+                return False
+        elif type(a) is np.ndarray:
+            if a.dtype != _INT64 or a.ndim != 1 or a.shape[0] != (n if n >= 0 else a.shape[0]):
+                return False
+            n = a.shape[0]
+            if not n or _min(a) < 0 or _max(a) >= self._A:
+                return False
+        elif type(a) is int or isinstance(a, np.integer):
+            a = int(a)
+            if not 0 <= a < self._A:
+                return False
+        else:
+            return False
+        # Amounts: finite and not negative; zeros are skipped.
+        scalar = n < 0  # every argument is a scalar: one entry, Python floats
+        if type(x) is np.ndarray:
+            if x.dtype != _FLOAT64 or x.ndim != 1 or x.shape[0] != (n if n >= 0 else x.shape[0]):
+                return False
+            n = x.shape[0]
+            if not n:  # only reached when the other arguments are (valid) scalars
+                return True
+            low = _min(x)
+            if not (low >= 0.0 and _max(x) < np.inf):  # NaN fails both comparisons
+                return False
+            scalar = False
+            if low == 0.0:
+                keep = x > 0.0
+                n = int(np.count_nonzero(keep))
+                if not n:
+                    return True
+                s, d, a, x = (v[keep] if type(v) is np.ndarray else v for v in (s, d, a, x))
+        elif type(x) is float or type(x) is np.float64:
+            x = float(x)
+            if not 0.0 <= x < np.inf:
+                return False
+            if x == 0.0:
+                return True
+            if not scalar:
+                x = np.full(n, x)
+        else:
+            return False
+        # No entry from an account to itself (the ranges of the ids tell most batches).
+        if type(s) is int:
+            if type(d) is int:
+                if s == d:
+                    return False
+            elif d_lo <= s <= d_hi and np.count_nonzero(d == s):
+                return False
+        elif type(d) is int:
+            if s_lo <= d <= s_hi and np.count_nonzero(s == d):
+                return False
+        elif np.count_nonzero(s == d):
+            return False
+        from_mint = type(s) is int and s == self.MINT
+        to_burn = type(d) is int and d == self.BURN
+
+        # Outflows, then inflows, exactly as _transfer_general applies them.
+        bal, A = self._bal, self._A
+        if type(s) is int and type(a) is int:
+            new = bal[s, a] - x if scalar else _sub_reduce(x, initial=bal[s, a])
+            if not (new >= 0.0 or from_mint):
+                return False  # the general path trims dust or raises
+            bal[s, a] = new
+        else:
+            col, fs = (bal[:, a], s) if type(a) is int else (bal.reshape(-1), s * A + a)
+            pre = col[fs]
+            np.subtract.at(col, fs, x)
+            if not (from_mint or _min(col[fs]) >= 0.0):
+                col[fs] = pre  # undo; the general path trims dust or raises
+                return False
+        if type(d) is int and type(a) is int:
+            bal[d, a] = bal[d, a] + x if scalar else _sub_reduce(-x, initial=bal[d, a])
+        elif type(a) is int:
+            np.add.at(bal[:, a], d, x)
+        else:
+            np.add.at(bal.reshape(-1), d * A + a, x)
+        if from_mint or to_burn:
+            if type(a) is int:  # what bincount sums: 0 + x0 + x1 ... in entry order
+                a_flow, total = a, x if scalar else _sub_reduce(-x, initial=0.0)
+            else:
+                a_flow, total = slice(None), np.bincount(a, x, minlength=A)
+            if from_mint:
+                self._flows[0, self._round, a_flow] += total
+            if to_burn:
+                self._flows[1, self._round, a_flow] += total
+        self._entries.append(1 if scalar else n, self._round, phase_code, s, d, a, x, reason_code)
+        return True
+
+    def _transfer_general(
+        self, src: Any, dst: Any, asset: Any, amount: Any, phase: str, reason: str
+    ) -> None:
+        """:meth:`transfer` with every rule: validation, broadcasting, mint and burn, dust.
+
+        The reference for :meth:`_transfer_plain`, and the path of every batch it declines.
+        """
         where = f"round {self._round}, phase {phase!r}, reason {reason!r}"
         phase_code, reason_code = self._phases.code(phase), self._reasons.code(reason)
         s = self._accounts(src, "src")
@@ -460,21 +629,32 @@ class Ledger:
         if to_burn is not None and to_burn.any():
             self._flows[1, self._round] += np.bincount(a[to_burn], x[to_burn], minlength=A)
         self._entries.append(
-            self._round, phase_code, s, d, a if a_scalar is None else a_scalar, x, reason_code
+            x.shape[0],
+            self._round,
+            phase_code,
+            s,
+            d,
+            a if a_scalar is None else a_scalar,
+            x,
+            reason_code,
         )
 
     def _settle_dust(self, short, s, a, fs, x, pre, where) -> np.ndarray:
         """Raise on a real overdraft; return ``x`` with float-dust overdrafts trimmed.
 
-        ``short`` marks the entries whose (src, asset) ends below zero. Their groups'
-        totals are recomputed exactly here (this path is rare).
+        ``short`` marks the entries whose (src, asset) ends below zero: whole groups of
+        entries, as the entries of a group end at the same balance (and mint's are all
+        unmarked), so the marked entries are the members and one ``np.unique`` (sorted
+        groups, first members, group of each member, sizes) groups them. Their groups'
+        totals are recomputed exactly here, in entry order. Not rare in a simulation
+        ("sell all I hold" computed along another path), so kept to a few NumPy calls.
         """
-        groups, inverse = np.unique(fs[short], return_inverse=True)
-        members = np.flatnonzero(np.isin(fs, groups))
-        g_of = np.searchsorted(groups, fs[members])
+        members = np.flatnonzero(short)
+        groups, first, g_of, count = np.unique(
+            fs[members], return_index=True, return_inverse=True, return_counts=True
+        )
+        first = members[first]
         tot = np.bincount(g_of, x[members], minlength=groups.size)
-        count = np.bincount(g_of, minlength=groups.size)
-        first = np.flatnonzero(short)[np.unique(inverse, return_index=True)[1]]
         have = pre[first]
         over = tot - have > TOLERANCE * np.maximum(1.0, have)
         if over.any():

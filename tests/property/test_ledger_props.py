@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.ledger import InsufficientBalance, Ledger
+from sim.ledger import InsufficientBalance, Ledger, LedgerError
 
 ASSETS = ["token", "usd", "asset_0"]
 N_USERS = 4  # accounts 2..5; 0 is mint, 1 is burn
@@ -118,3 +118,78 @@ def test_vectorized_batch_equals_the_same_transfers_one_by_one(xs, seed):
         )
     assert len(batch) == len(single)
     batch.check_invariants(full=True)
+
+
+def _snapshot(L: Ledger) -> tuple[bytes, bytes, dict[str, tuple[str, bytes]], int]:
+    cols = {k: (v.dtype.str, v.tobytes()) for k, v in L.columns().items()}
+    return L._bal[: L.n_accounts].tobytes(), L._flows.tobytes(), cols, len(L)
+
+
+def _random_batch(rng: np.random.Generator, n_acc: int, big: bool) -> tuple:
+    """A batch of the shapes a simulation passes, now and then with an error or dust."""
+    n = int(rng.integers(2048, 2600)) if big else int(rng.choice([1, 2, 3, 8, 20, 200]))
+    users = np.arange(2, n_acc)
+
+    def accounts(special: int) -> object:
+        kind = rng.integers(0, 6)
+        if kind == 0:
+            return int(rng.choice(users)) if rng.random() < 0.8 else special
+        if kind == 1:
+            return np.int64(rng.choice(users))
+        if kind == 2:
+            return rng.choice(users, min(n, users.size), replace=False)
+        if kind == 3 and rng.random() < 0.2:  # mint or burn inside an array
+            ids = rng.choice(users, n)
+            ids[rng.integers(0, n)] = rng.integers(0, 2)
+            return ids
+        return rng.choice(users, n)  # repeated ids
+
+    src, dst = accounts(Ledger.MINT), accounts(Ledger.BURN)
+    size = max(np.size(src), np.size(dst))
+    asset = rng.integers(0, len(ASSETS), size) if rng.random() < 0.2 else int(rng.integers(0, 3))
+    if rng.random() < 0.1 and size == 1:
+        amount: object = float(rng.uniform(0, 50.0))
+    else:
+        amount = rng.uniform(0, 50.0, size) * 10.0 ** rng.integers(-9, 3, size)
+        amount[rng.random(size) < 0.1] = 0.0
+        if rng.random() < 0.03:
+            amount[rng.integers(0, size)] = rng.choice([-1.0, np.nan, np.inf])
+    return src, dst, asset, amount
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_the_plain_path_gives_the_general_paths_floats_entries_and_errors(seed):
+    """:meth:`Ledger._transfer_plain` takes most batches; it must be invisible: same
+    balances, flows and entries bit for bit as :meth:`Ledger._transfer_general`, which
+    also raises for both (repeated accounts exercise the order of the float sums)."""
+    rng = np.random.default_rng(seed)
+    n_acc = int(rng.integers(4, 60))
+    plain, general = Ledger(ASSETS), Ledger(ASSETS)
+    for L in (plain, general):
+        L.open_accounts([f"u{i}" for i in range(n_acc - 2)])
+    for step in range(int(rng.integers(1, 40))):
+        if rng.random() < 0.05:
+            for L in (plain, general):
+                L.begin_round(L.round + 1)
+        batch = _random_batch(rng, n_acc, big=rng.random() < 0.05)
+        if step == 0 or rng.random() < 0.15:  # funds, most of them
+            batch = (Ledger.MINT, np.arange(2, n_acc), batch[2], rng.uniform(0, 100.0, n_acc - 2))
+            if type(batch[2]) is not int:
+                batch = batch[:2] + (int(rng.integers(0, 3)),) + batch[3:]
+        src, dst, asset, amount = batch
+        if rng.random() < 0.1 and type(src) is int and src > 1 and type(asset) is int:
+            have = plain.balance(src, asset)  # drain it, give or take float dust
+            w = rng.random(np.size(dst))
+            amount = have * w / w.sum() * (1.0 + rng.choice([0.0, 1e-12, -1e-12, 1e-6]))
+            if np.ndim(dst) == 0:
+                amount = float(amount[0])
+        outcomes = []
+        for move in (plain.transfer, general._transfer_general):
+            try:
+                move(src, dst, asset, amount, phase="p", reason="r")
+                outcomes.append(None)
+            except LedgerError as e:
+                outcomes.append((type(e), str(e)))
+        assert outcomes[0] == outcomes[1]
+        assert _snapshot(plain) == _snapshot(general)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -365,3 +368,57 @@ def test_a_bad_phase_or_reason_is_refused_before_anything_moves(L):
         L.transfer(L.MINT, a, "token", 1.0, phase="genesis", reason=None)
     assert L.balance(a, "token") == 0.0 and len(L) == 0
     L.check_invariants(full=True)
+
+
+# ---------------------------------------------------------------- the plain path
+
+
+def test_the_batches_a_simulation_makes_take_the_plain_path():
+    led = Ledger(["token", "usd"])
+    acc = led.open_accounts([f"a{i}" for i in range(30)])
+    plain = led._transfer_plain
+    assert plain(led.MINT, acc, 0, np.full(30, 100.0), 0, 0)  # genesis: scalar mint src
+    assert plain(acc[:10], acc[10:20], 0, np.full(10, 1.0), 0, 0)  # arrays of ids
+    assert plain(acc[:10], int(acc[20]), 0, np.full(10, 1.0), 0, 0)  # fees: scalar dst
+    assert plain(acc[20], acc[:5], 0, np.array([1.0, 0.0, 2.0, 0.0, 1.0]), 0, 0)  # zeros
+    assert plain(acc[:2], acc[2:4], np.array([0, 1]), np.array([1.0, 0.0]), 0, 0)  # asset ids
+    assert plain(int(acc[0]), led.BURN, 0, 1.0, 0, 0)  # scalars; burn
+    assert plain(acc[0], acc[1], 0, np.empty(0), 0, 0)  # nothing to move
+    # what the plain path leaves to the general one, untouched
+    assert not plain(acc[:2], acc[:2], 0, np.ones(2), 0, 0)  # to itself
+    assert not plain(np.array([acc[0], led.MINT]), acc[1], 0, np.ones(2), 0, 0)  # mint in array
+    assert not plain(acc[0], acc[1], 0, 1e9, 0, 0)  # overdraft
+    assert not plain(acc[:2], acc[2:4], "token", [1.0, 1.0], 0, 0)  # a list
+    assert not plain(acc[:2], acc[2:4], "tokn", np.ones(2), 0, 0)  # unknown asset
+    assert led.balance(acc[0], "token") == 100.0 - 1.0 - 1.0 - 1.0  # the ones that moved
+
+
+def test_long_sums_into_and_out_of_one_account_match_the_general_path_bit_for_bit():
+    """Entries out of one (src, asset) are applied by ``np.subtract.reduce``, which must
+    subtract them one by one in entry order, as ``np.subtract.at`` does (and entries into
+    one (dst, asset) likewise): on amounts this spread out a pairwise sum differs."""
+    rng = np.random.default_rng(3)
+    n = 5000
+    x = rng.uniform(0.0, 1.0, n) * 10.0 ** rng.integers(-12, 3, n)
+    sequential = functools.reduce(operator.add, x.tolist(), 0.0)
+    assert np.add.reduce(x) != sequential  # the order of the sum shows
+    a0, a1, many = 2, 3, np.arange(4, 4 + n)
+    legs = [
+        (Ledger.MINT, many),  # mint -> many: the minted total
+        (a0, a1),  # one account to another, n entries
+        (many, a1),  # many -> one
+        (np.full(n, a1), a0),  # one (repeated in an array) -> one
+        (a1, Ledger.BURN),  # one -> burn: the burned total
+    ]
+    plain, general = Ledger(["token"]), Ledger(["token"])
+    for L, move in ((plain, plain.transfer), (general, general._transfer_general)):
+        L.open_accounts([f"a{i}" for i in range(n + 2)])
+        move(L.MINT, np.arange(2, 4 + n), "token", 1e6, phase="genesis", reason="genesis")
+        for src, dst in legs:
+            move(src, dst, "token", x, phase="p", reason="r")
+    assert plain.burned("token") == sequential
+    assert plain._bal.tobytes() == general._bal.tobytes()
+    assert plain._flows.tobytes() == general._flows.tobytes()
+    for k, col in general.columns().items():
+        assert plain.columns()[k].dtype == col.dtype
+        np.testing.assert_array_equal(plain.columns()[k], col)
