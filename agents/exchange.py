@@ -71,7 +71,8 @@ class Exchange:
         self.ledger = ledger
         self.fee = float(fee)
         self._pools: dict[tuple[str, str], Pool] = {}
-        self._ids: dict[int, tuple[int, int]] = {}  # pool account -> (base id, quote id)
+        # pool accounts -> (accounts, base ids, quote ids, distinct?) (_reserves)
+        self._cols: dict[tuple[int, ...], tuple] = {}
 
     # ------------------------------------------------------------------ pools
 
@@ -142,15 +143,27 @@ class Exchange:
     def _reserves(
         self, pools: Sequence[Pool]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Accounts, base ids, quote ids and reserves of many pools (vectorized reads)."""
+        """Accounts, base ids, quote ids and reserves of many pools (vectorized reads).
+
+        Raises :class:`ExchangeError` if a pool appears twice (every caller trades each
+        pool once). The ids of a list of pools are looked up once and kept (a few
+        hundred lists at most: the ones a run trades, by which pools it holds).
+        """
+        key = tuple(p.account for p in pools)
+        cols = self._cols.get(key)
+        if cols is None:
+            L = self.ledger
+            pair = [(L.asset_id(p.base), L.asset_id(p.quote)) for p in pools]
+            ids = np.array(pair, dtype=np.int64).reshape(-1, 2)
+            acc = np.array(key, dtype=np.int64)
+            cols = (acc, ids[:, 0].copy(), ids[:, 1].copy(), len(set(key)) == len(key))
+            if len(self._cols) >= 1024:
+                self._cols.clear()
+            self._cols[key] = cols
+        acc, base, quote, distinct = cols
+        if not distinct:
+            raise ExchangeError("a trade on several pools needs distinct pools (one trade each)")
         L = self.ledger
-        ids = self._ids
-        for p in pools:  # each pool's asset ids, looked up once
-            if p.account not in ids:
-                ids[p.account] = (L.asset_id(p.base), L.asset_id(p.quote))
-        acc = np.array([p.account for p in pools], dtype=np.int64)
-        pair = np.array([ids[p.account] for p in pools], dtype=np.int64).reshape(-1, 2)
-        base, quote = pair[:, 0], pair[:, 1]
         return acc, base, quote, L.balances(acc, base), L.balances(acc, quote)
 
     def price(self, pool: Pool) -> float:
@@ -287,15 +300,18 @@ class Exchange:
         """
         pools = list(pools)
         n = len(pools)
-        traders = np.broadcast_to(np.asarray(traders, dtype=np.int64), (n,))
-        sell = np.broadcast_to(np.asarray(sell_base, dtype=bool), (n,))
-        dx = np.broadcast_to(np.asarray(amounts_in, dtype=float), (n,))
+        traders, sell, dx = (
+            v if v.shape == (n,) else np.broadcast_to(v, (n,))
+            for v in (
+                np.asarray(traders, dtype=np.int64),
+                np.asarray(sell_base, dtype=bool),
+                np.asarray(amounts_in, dtype=float),
+            )
+        )
         if n == 0:
             return np.zeros(0)
         acc, base, quote, rb, rq = self._reserves(pools)
-        if np.unique(acc).size != n:
-            raise ExchangeError("swap_many needs distinct pools (one trade per pool)")
-        if np.any(~(dx >= 0.0)) or not np.all(np.isfinite(dx)):
+        if not (dx.min() >= 0.0 and dx.max() < np.inf):  # NaN fails both
             raise ExchangeError(f"amounts_in must be finite and >= 0, got {dx!r}")
         out = np.asarray(
             amm.amount_out(dx, np.where(sell, rb, rq), np.where(sell, rq, rb), self.fee),
@@ -341,8 +357,6 @@ class Exchange:
             return profit
         L = self.ledger
         acc, base, quote, rb, rq = self._reserves(pools)
-        if np.unique(acc).size != n:
-            raise ExchangeError("arbitrage needs distinct pools")
         base_in, quote_in = (
             np.asarray(v, dtype=float).reshape(n) for v in amm.arbitrage_trade(rb, rq, p, self.fee)
         )

@@ -68,8 +68,10 @@ class CrossSectionTask:
         k = self.feed_dim
         cols = groups[:, None] * k + np.arange(k)[None, :]  # (P, k)
         clean = np.transpose(x[:, cols], (1, 0, 2))  # (P, A, k)
-        shocks = self.rng.standard_normal(clean.shape)
-        return clean + noise[:, None, None] * shocks
+        feeds = self.rng.standard_normal(clean.shape)
+        feeds *= noise[:, None, None]
+        feeds += clean  # clean + noise * shock, in the shocks' array
+        return feeds
 
 
 TASKS = {"cross_section": CrossSectionTask}
