@@ -688,6 +688,14 @@ class Ledger:
 
     def balances(self, accounts: Any, asset: Any) -> np.ndarray:
         """Balances of many accounts in one asset (or in an equal-length array of assets)."""
+        # the common call (an int64 id array and an asset name; dozens a round) checks
+        # its ids with one min and one max
+        if type(accounts) is np.ndarray and accounts.dtype == _INT64 and type(asset) is str:
+            a = self._asset_ids.get(asset)
+            if a is not None and (
+                not accounts.size or (_min(accounts) >= 0 and _max(accounts) < self._n)
+            ):
+                return self._bal[accounts, a]
         acc = self._accounts(accounts, "accounts")
         return self._bal[acc, self._asset(asset)]
 
@@ -747,8 +755,10 @@ class Ledger:
         burned = self._flows[1, : self._rounds_seen].sum(axis=0)
         scale = np.maximum(1.0, minted)
         where = f"round {self._round}"
-        neg = bal[2:] < -NEGATIVE_TOLERANCE * scale
-        if neg.any():
+        floor = -NEGATIVE_TOLERANCE * scale
+        # the lowest balance of each asset first (one pass, no accounts x assets temporary)
+        if n > 2 and (bal[2:].min(axis=0) < floor).any():
+            neg = bal[2:] < floor
             i, j = np.argwhere(neg)[0]
             raise InvariantViolation(
                 f"{where}: account {self._names[i + 2]!r} has a negative balance "

@@ -293,9 +293,10 @@ class MarketModel(mesa.Model):
         self.slot_owner = np.zeros(0, np.int64)  # each slot's provider row (-1: free)
         self.feed_cols = 0  # the most provider-row feature columns a round has had
         self.window_rows = 0
-        # the rounds summed in the Gram, each with its feeds by provider row: after a
-        # train phase, the window of the next one (:meth:`_advance_gram`)
-        self.gram_rounds: list[tuple[int, np.ndarray]] = []
+        # the rounds summed in the Gram, each with its feeds by provider row (and the
+        # same with zero columns after them): after a train phase, the window of the
+        # next one (:meth:`_advance_gram`)
+        self.gram_rounds: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._slot_feeds: tuple = (0, None, None, None)  # the round G took last, by slot
         self._gram_job = None  # the Gram update running beside the round, if any
         self._gram_pool: ThreadPoolExecutor | None = None
@@ -758,14 +759,21 @@ class MarketModel(mesa.Model):
         if u < 1:
             return
         feeds = self.pending[u]
-        z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)  # (A, P*k), by provider row
-        self._assign_slots(feeds.shape[0])
-        zs = self._by_slot(z)
-        self.gram_rounds.append((u, z))
+        n_rows, A, k = feeds.shape
+        # (A, P*k) by provider row, followed by k zero columns that slots without a
+        # feed this round read (_by_slot)
+        padded = np.empty((A, n_rows + 1, k))
+        np.copyto(padded[:, :n_rows], np.transpose(feeds, (1, 0, 2)))
+        padded[:, n_rows] = 0.0
+        padded = padded.reshape(A, -1)
+        z = padded[:, : n_rows * k]
+        self._assign_slots(n_rows)
+        zs = self._by_slot(padded, padded=True)
+        self.gram_rounds.append((u, z, padded))
         zs0 = None
         if len(self.gram_rounds) > self.config.population.developers.window:
-            _, z0 = self.gram_rounds.pop(0)
-            zs0 = self._by_slot(z0)
+            _, _, padded0 = self.gram_rounds.pop(0)
+            zs0 = self._by_slot(padded0, padded=True)
         self._slot_feeds = (u, z, zs, zs0)  # X'y takes the same columns (_add_to_window)
         background = self.threads > 1 and nogil_dsyrk is not None and zs.shape[1] >= 512
         if not background:
@@ -848,13 +856,20 @@ class MarketModel(mesa.Model):
         self.slot_owner[: live.size] = owner[live]
         self.slot_of[owner[live]] = np.arange(live.size)
 
-    def _by_slot(self, z: np.ndarray) -> np.ndarray:
+    def _by_slot(self, z: np.ndarray, padded: bool = False) -> np.ndarray:
         """A round's feed matrix (A, rows*k) rearranged into slots (A, slots*k); a slot
-        whose provider was not in the market that round (or that is free) is zero."""
+        whose provider was not in the market that round (or that is free) is zero.
+
+        ``padded``: ``z`` ends with ``k`` zero columns (as :meth:`_advance_gram` builds
+        it), which such slots read, so the rearrangement is one ``take``.
+        """
         k = self.k
         owner = self.slot_owner
+        width = z.shape[1] - (k if padded else 0)
         cols = (owner[:, None] * k + np.arange(k)).ravel()
-        ok = (np.repeat(owner, k) >= 0) & (cols < z.shape[1])
+        ok = (np.repeat(owner, k) >= 0) & (cols < width)
+        if padded:
+            return z.take(np.where(ok, cols, width), axis=1)
         out = np.zeros((z.shape[0], owner.size * k))
         out[:, ok] = z[:, cols[ok]]
         return out
