@@ -146,8 +146,9 @@ class Exchange:
         """Accounts, base ids, quote ids and reserves of many pools (vectorized reads).
 
         Raises :class:`ExchangeError` if a pool appears twice (every caller trades each
-        pool once). The ids of a list of pools are looked up once and kept (a few
-        hundred lists at most: the ones a run trades, by which pools it holds).
+        pool once). The ids of a list of pools are looked up once and kept, read-only
+        (the lists a run trades recur round after round; past 1,024 the cache starts
+        again).
         """
         key = tuple(p.account for p in pools)
         cols = self._cols.get(key)
@@ -156,7 +157,10 @@ class Exchange:
             pair = [(L.asset_id(p.base), L.asset_id(p.quote)) for p in pools]
             ids = np.array(pair, dtype=np.int64).reshape(-1, 2)
             acc = np.array(key, dtype=np.int64)
-            cols = (acc, ids[:, 0].copy(), ids[:, 1].copy(), len(set(key)) == len(key))
+            base, quote = ids[:, 0].copy(), ids[:, 1].copy()
+            for a in (acc, base, quote):
+                a.flags.writeable = False
+            cols = (acc, base, quote, len(set(key)) == len(key))
             if len(self._cols) >= 1024:
                 self._cols.clear()
             self._cols[key] = cols
