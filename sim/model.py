@@ -1542,30 +1542,34 @@ class MarketModel(mesa.Model):
                 # a copy can only be made after what it copies was published
                 copy_times = published + (1.0 - published) * rng.random(copiers.size)
         # submitters: trained forecasters not copying, plus the copiers
-        keep = ~np.isin(rows, copiers)
-        subs = np.concatenate([rows[keep], copiers])
-        sub_times = np.concatenate([times[keep], copy_times])
+        if copiers.size:
+            keep = ~np.isin(rows, copiers)
+            subs = np.concatenate([rows[keep], copiers])
+            sub_times = np.concatenate([times[keep], copy_times])
+            sub_preds = np.concatenate(
+                [
+                    preds[keep] if preds is not None else np.zeros((0, self.A)),
+                    np.repeat(source[None], copiers.size, axis=0),
+                ]
+            )
+        else:  # (no copies of the whole (n, A) predictions when nobody copies)
+            subs, sub_times = rows, times
+            sub_preds = preds if preds is not None else np.zeros((0, self.A))
         if subs.size == 0:
             return
-        sub_preds = np.concatenate(
-            [
-                preds[keep] if preds is not None else np.zeros((0, self.A)),
-                np.repeat(source[None], copiers.size, axis=0)
-                if copiers.size
-                else np.zeros((0, self.A)),
-            ]
-        )
         # fees: per-feature training cost and the submission fee (secure compute was
         # paid in the train phase)
         n_feat = (F.picks[subs] >= 0).sum(axis=1) * self.k * ~F.lazy[subs]
         fee = sc.market.costs.submission_fee + sc.market.costs.train_per_feature * n_feat
         wallet = L.balances(F.wallet[subs], "token")
         can = wallet >= fee - 1e-12
-        subs, sub_preds, fee, sub_times = subs[can], sub_preds[can], fee[can], sub_times[can]
+        if not can.all():
+            subs, sub_preds, fee, sub_times = subs[can], sub_preds[can], fee[can], sub_times[can]
         L.transfer(F.wallet[subs], self.fees, "token", fee, phase="submit", reason="fees")
         np.add.at(F.spent, subs, fee)
         hosted = self._host_models(subs)
-        subs, sub_preds, sub_times = subs[hosted], sub_preds[hosted], sub_times[hosted]
+        if not hosted.all():
+            subs, sub_preds, sub_times = subs[hosted], sub_preds[hosted], sub_times[hosted]
         self._stake(subs)
         stake = L.balances(F.stake[subs], "token")
         if copiers.size and sc.population.free_riders.copy_source == "metamodel":
