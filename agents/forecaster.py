@@ -55,11 +55,6 @@ class FeedBandit:
     def _dtype(cols: int) -> type:
         return np.int16 if cols <= np.iinfo(np.int16).max else np.int32
 
-    @property
-    def tried(self) -> np.ndarray:
-        """``tried[i, j]``: row ``i`` has scored a model on feed ``j``."""
-        return self.where >= 0
-
     @classmethod
     def from_values(cls, values: np.ndarray) -> FeedBandit:
         """A bandit whose rows have tried exactly the feeds with a nonzero value."""

@@ -993,9 +993,10 @@ class MarketModel(mesa.Model):
         # free riders' rows can hold any, and only in the columns of providers
         rider_rows = np.flatnonzero(F.kind == FREE_RIDER)
         held = self.leaked[rider_rows, : len(P)]
-        riders = rider_rows[F.status[rider_rows] == ACTIVE]
+        active = F.status[rider_rows] == ACTIVE
+        riders = rider_rows[active]
         if riders.size:  # the first K held feeds for sale, in feed order
-            r, c = np.nonzero(held[F.status[rider_rows] == ACTIVE] & available[None, :])
+            r, c = np.nonzero(held[active] & available[None, :])
             rank = np.arange(r.size) - np.searchsorted(r, r)  # position within its row
             keep = rank < self.K
             picks = np.full((riders.size, self.K), -1, dtype=np.int64)
@@ -1006,7 +1007,7 @@ class MarketModel(mesa.Model):
     def _choose_feeds(
         self, buyers: np.ndarray, available: np.ndarray, budgets: np.ndarray
     ) -> np.ndarray:
-        """The buyers' bandit choice (:func:`choose_feeds`); a ring buys only from its own.
+        """The buyers' bandit choice (:meth:`FeedBandit.choose`); a ring buys only from its own.
 
         Ring developers (strategy ``colluder``) choose among the ring providers' feeds
         only; everyone else among all available feeds. Without a ring this is one call.

@@ -617,12 +617,16 @@ class ReferenceModel:
                     )
                 a.capital = cash + spend
 
-    def _open_accounts(self, kind: str, locked: str, n: int) -> list[tuple[int, int, int]]:
-        """``n`` new agents' ids, wallets and locked accounts (``KIND:ID``, ``KIND:ID:LOCKED``)."""
+    def _new_agents(self, cls: type, population: list, kind: str, locked: str, n: int) -> list:
+        """``n`` new agents of ``cls`` after the ``population`` so far, each with its id, a
+        wallet ``KIND:ID`` and a locked account ``KIND:ID:LOCKED``."""
         ids = [self._new_id() for _ in range(n)]
-        wallets = self.ledger.open_accounts([f"{kind}:{i}" for i in ids])
-        lockeds = self.ledger.open_accounts([f"{kind}:{i}:{locked}" for i in ids])
-        return list(zip(ids, wallets.tolist(), lockeds.tolist(), strict=True))
+        wallets = self.ledger.open_accounts([f"{kind}:{i}" for i in ids]).tolist()
+        lockeds = self.ledger.open_accounts([f"{kind}:{i}:{locked}" for i in ids]).tolist()
+        return [
+            cls(row=len(population) + i, agent_id=aid, wallet=w, locked=lk, entered=self.t)
+            for i, (aid, w, lk) in enumerate(zip(ids, wallets, lockeds, strict=True))
+        ]
 
     def _add_providers(self, n: int, genesis: bool = False) -> None:
         """Providers join: group, noise, price, tokens (plus the bond) and usd drawn from
@@ -630,12 +634,7 @@ class ReferenceModel:
         if n <= 0:
             return
         cfg, rng = self.config.population.providers, self.streams.population
-        new = [
-            ProviderAgent(
-                row=len(self.providers) + i, agent_id=aid, wallet=w, locked=b, entered=self.t
-            )
-            for i, (aid, w, b) in enumerate(self._open_accounts("provider", "bond", n))
-        ]
+        new = self._new_agents(ProviderAgent, self.providers, "provider", "bond", n)
         groups = rng.integers(0, self.task.n_groups, n)
         noise = cfg.noise.sample(rng, n)
         prices = cfg.price.sample(rng, n)
@@ -657,12 +656,7 @@ class ReferenceModel:
         if n <= 0:
             return
         cfg, rng = self.config.population.developers, self.streams.population
-        new = [
-            DeveloperAgent(
-                row=len(self.developers) + i, agent_id=aid, wallet=w, locked=s, entered=self.t
-            )
-            for i, (aid, w, s) in enumerate(self._open_accounts("developer", "stake", n))
-        ]
+        new = self._new_agents(DeveloperAgent, self.developers, "developer", "stake", n)
         for d, f in zip(new, cfg.stake_fraction.sample(rng, n), strict=True):
             d.stake_fraction = float(f)
             d.weights = np.zeros(self.K * self.k)
