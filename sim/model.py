@@ -122,16 +122,20 @@ class Streams:
 class MarketModel(mesa.Model):
     """A blockchain marketplace for machine learning, one round per ``step()``.
 
-    ``threads``: threads for the two operations of a round big enough to gain from
-    them in a large market. The training window's Gram update (:meth:`_advance_gram`,
-    BLAS) runs in a background thread beside the round's other phases, and the
-    batched ridge fits (:meth:`_by_rows`) are split by model. Each sum is computed
-    in the same order either way, so outputs are identical for any count (checked by
-    the tests); runs in parallel processes (sweeps, checks) keep 1.
+    ``threads``: threads for the operations of a round big enough to gain from them
+    in a large market. The training window's Gram update (:meth:`_advance_gram`,
+    BLAS) runs in a background thread beside the round's other phases, the batched
+    ridge fits (:meth:`_by_rows`) are split by model, and the task's next normals are
+    drawn ahead in a background thread (:class:`sim.task.NormalStream`). Each sum is
+    computed in the same order and each random number drawn in the same order
+    either way, so outputs are identical for any count (checked by the tests); runs
+    in parallel processes (sweeps, checks) keep 1.
     """
 
     #: fewest rows (models) worth splitting among threads (:meth:`_by_rows`)
     THREAD_ROWS = 2048
+    #: fewest feed normals a round worth drawing ahead in a thread (phase_observe)
+    AHEAD_NORMALS = 100_000
 
     def __init__(self, scenario: Scenario, threads: int = 1):
         streams = Streams.from_seed(scenario.run.seed)
@@ -300,6 +304,7 @@ class MarketModel(mesa.Model):
         self._slot_feeds: tuple = (0, None, None, None)  # the round G took last, by slot
         self._gram_job = None  # the Gram update running beside the round, if any
         self._gram_pool: ThreadPoolExecutor | None = None
+        self._task_pool: ThreadPoolExecutor | None = None  # draws the task's normals ahead
 
     def _genesis(self) -> None:
         """Round 0: mint every genesis allocation and create the pools and agents."""
@@ -640,6 +645,11 @@ class MarketModel(mesa.Model):
         self.feeds = feeds
         self.pending[self.t] = feeds
         self.targets[self.t] = r
+        if self.threads > 1 and feeds.size >= self.AHEAD_NORMALS:
+            # the next round's normals, drawn on the other core meanwhile (same numbers)
+            if self._task_pool is None:
+                self._task_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task")
+            self.task.draw_ahead(len(P), self._task_pool)
         u = self.t - self.lag
         if u >= 1:
             self._add_to_window(u)
@@ -996,11 +1006,20 @@ class MarketModel(mesa.Model):
         active = F.status[rider_rows] == ACTIVE
         riders = rider_rows[active]
         if riders.size:  # the first K held feeds for sale, in feed order
-            r, c = np.nonzero(held[active] & available[None, :])
-            rank = np.arange(r.size) - np.searchsorted(r, r)  # position within its row
-            keep = rank < self.K
+            usable = held[active]
+            usable &= available[None, :]
+            # the lowest usable column of every row, K times: argmax of a boolean row
+            # stops at its first True, where listing every True column (nonzero) costs
+            # the whole matrix, and riders hold more leaks as a run goes on
             picks = np.full((riders.size, self.K), -1, dtype=np.int64)
-            picks[r[keep], rank[keep]] = c[keep]
+            at = np.arange(riders.size)
+            for j in range(self.K):
+                c = usable.argmax(axis=1)
+                got = usable[at, c]
+                if not got.any():
+                    break
+                picks[got, j] = c[got]
+                usable[at[got], c[got]] = False
             F.picks[riders] = picks
         self._round["leaks_held"] = int(np.count_nonzero(held))
 

@@ -31,6 +31,28 @@ def test_feeds_are_the_group_plus_own_noise():
     assert np.isclose(np.var(z[2] - x[:, 4:6]), 4.0, rtol=0.05)
 
 
+def test_normals_drawn_ahead_are_the_ones_drawn_when_needed():
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = TaskConfig(assets=30, feature_groups=3, features_per_group=2)
+    inline, ahead = (CrossSectionTask(cfg, np.random.default_rng(7)) for _ in range(2))
+    groups, noise = np.array([0, 1, 2, 2]), np.array([0.5, 1.0, 0.0, 2.0])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # ahead by the right count, by too few (the rest drawn when needed), by too
+        # many (kept for the next round), and twice before a use
+        for providers in (4, 1, 9, 0, 2, 4):
+            if providers == 2:
+                ahead.draw_ahead(1, pool)
+            ahead.draw_ahead(providers, pool)
+            x1, r1 = inline.draw()
+            x2, r2 = ahead.draw()
+            np.testing.assert_array_equal(x1, x2)
+            np.testing.assert_array_equal(r1, r2)
+            np.testing.assert_array_equal(
+                inline.observe(x1, groups, noise), ahead.observe(x2, groups, noise)
+            )
+
+
 def test_quality_is_signal_share():
     assert np.allclose(CrossSectionTask.quality(np.array([0.0, 1.0, 3.0])), [1.0, 0.5, 0.1])
 

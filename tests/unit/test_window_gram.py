@@ -70,6 +70,7 @@ def test_threads_for_the_gram_do_not_change_a_number():
     )
     models = [MarketModel(sc, threads=n) for n in (1, 2)]
     models[1].THREAD_ROWS = 16  # models are fitted in two threads too
+    models[1].AHEAD_NORMALS = 1  # and the task's normals are drawn ahead in a thread
     for _ in range(12):
         for m in models:
             m.step()
