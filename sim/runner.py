@@ -234,19 +234,16 @@ def agent_table(model: MarketModel) -> pd.DataFrame:
         df["strategy"] = pd.Categorical.from_codes(df["strategy"], categories=list(STRATEGIES))
     df.insert(0, "round", df.pop("round"))
     df.insert(2, "type", df.pop("type"))
-    # "type:id", formed once per agent rather than once per row: hashing the ids
-    # (factorize) is several times faster than sorting them (np.unique), and taking
-    # from an Arrow string array copies bytes where an object array of Python strings
-    # would be converted string by string. An agent's type never changes, so any of
-    # its rows gives it.
+    # "type:id", formed once per agent rather than once per row (hashing the ids with
+    # factorize is several times faster than sorting them with np.unique) and kept as
+    # a categorical column, as the ledger's account columns are: one code per row
+    # instead of a string, which is what Parquet stores anyway (dictionary encoding).
+    # An agent's type never changes, so any of its rows gives it.
     rows, ids = pd.factorize(df["id"].to_numpy())
     kind = np.empty(len(ids), np.int8)
     kind[rows] = codes
-    names = pd.array(
-        [f"{AGENT_TYPES[t]}:{i}" for t, i in zip(kind.tolist(), ids.tolist(), strict=True)],
-        dtype="str",
-    )
-    df.insert(3, "account", pd.Series(names.take(rows), index=df.index))
+    names = [f"{AGENT_TYPES[t]}:{i}" for t, i in zip(kind.tolist(), ids.tolist(), strict=True)]
+    df.insert(3, "account", pd.Categorical.from_codes(rows, categories=names))
     return df
 
 
