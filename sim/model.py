@@ -297,11 +297,10 @@ class MarketModel(mesa.Model):
         self.slot_owner = np.zeros(0, np.int64)  # each slot's provider row (-1: free)
         self.feed_cols = 0  # the most provider-row feature columns a round has had
         self.window_rows = 0
-        # the rounds summed in the Gram, each with its feeds by provider row (and the
-        # same with zero columns after them): after a train phase, the window of the
-        # next one (:meth:`_advance_gram`)
-        self.gram_rounds: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self._slot_feeds: tuple = (0, None, None, None)  # the round G took last, by slot
+        # the rounds summed in the Gram, each with its feeds (rows, A, k): after a train
+        # phase, the window of the next one (:meth:`_advance_gram`)
+        self.gram_rounds: list[tuple[int, np.ndarray]] = []
+        self._slot_feeds: tuple = (0, None, None)  # the round G took last, by slot
         self._gram_job = None  # the Gram update running beside the round, if any
         self._gram_pool: ThreadPoolExecutor | None = None
         self._task_pool: ThreadPoolExecutor | None = None  # draws the task's normals ahead
@@ -727,12 +726,12 @@ class MarketModel(mesa.Model):
         feeds = self.pending.pop(u)
         self.resolved_feeds = feeds  # read by attribution when round u resolves
         y = self.targets[u]
-        entered, z, zs, zs0 = self._slot_feeds
+        entered, zs, zs0 = self._slot_feeds
         if entered != u:  # _advance_gram prepares exactly this round
             raise SimulationError(f"round {self.t}: the Gram holds round {entered}, not {u}")
-        self.feed_cols = max(self.feed_cols, z.shape[1])
+        self.feed_cols = max(self.feed_cols, feeds.shape[0] * self.k)
         self.xty += zs.T @ y
-        self.window.append((u, z, y))
+        self.window.append((u, feeds, y))
         self.window_rows += self.A
         if len(self.window) > self.config.population.developers.window:
             _, _, y0 = self.window.pop(0)
@@ -769,22 +768,14 @@ class MarketModel(mesa.Model):
         if u < 1:
             return
         feeds = self.pending[u]
-        n_rows, A, k = feeds.shape
-        # (A, P*k) by provider row, followed by k zero columns that slots without a
-        # feed this round read (_by_slot)
-        padded = np.empty((A, n_rows + 1, k))
-        np.copyto(padded[:, :n_rows], np.transpose(feeds, (1, 0, 2)))
-        padded[:, n_rows] = 0.0
-        padded = padded.reshape(A, -1)
-        z = padded[:, : n_rows * k]
-        self._assign_slots(n_rows)
-        zs = self._by_slot(padded, padded=True)
-        self.gram_rounds.append((u, z, padded))
+        self._assign_slots(feeds.shape[0])
+        zs = self._by_slot(feeds)
+        self.gram_rounds.append((u, feeds))
         zs0 = None
         if len(self.gram_rounds) > self.config.population.developers.window:
-            _, _, padded0 = self.gram_rounds.pop(0)
-            zs0 = self._by_slot(padded0, padded=True)
-        self._slot_feeds = (u, z, zs, zs0)  # X'y takes the same columns (_add_to_window)
+            _, feeds0 = self.gram_rounds.pop(0)
+            zs0 = self._by_slot(feeds0)
+        self._slot_feeds = (u, zs, zs0)  # X'y takes the same columns (_add_to_window)
         background = self.threads > 1 and nogil_dsyrk is not None and zs.shape[1] >= 512
         if not background:
             self._update_gram(zs, zs0, dsyrk)
@@ -866,23 +857,23 @@ class MarketModel(mesa.Model):
         self.slot_owner[: live.size] = owner[live]
         self.slot_of[owner[live]] = np.arange(live.size)
 
-    def _by_slot(self, z: np.ndarray, padded: bool = False) -> np.ndarray:
-        """A round's feed matrix (A, rows*k) rearranged into slots (A, slots*k); a slot
-        whose provider was not in the market that round (or that is free) is zero.
+    def _by_slot(self, feeds: np.ndarray) -> np.ndarray:
+        """A round's feeds ``(rows, A, k)`` as the window's matrix by slot ``(A,
+        slots*k)`` (C order): slot ``s``'s ``k`` columns are its provider's feed, zero
+        for a free slot or a provider that was not in the market that round.
 
-        ``padded``: ``z`` ends with ``k`` zero columns (as :meth:`_advance_gram` builds
-        it), which such slots read, so the rearrangement is one ``take``.
+        The slots' feeds are gathered first and transposed after, so only the
+        providers holding a slot are moved, not every row that round had.
         """
-        k = self.k
+        n_rows, A, k = feeds.shape
         owner = self.slot_owner
-        width = z.shape[1] - (k if padded else 0)
-        cols = (owner[:, None] * k + np.arange(k)).ravel()
-        ok = (np.repeat(owner, k) >= 0) & (cols < width)
-        if padded:
-            return z.take(np.where(ok, cols, width), axis=1)
-        out = np.zeros((z.shape[0], owner.size * k))
-        out[:, ok] = z[:, cols[ok]]
-        return out
+        ok = (owner >= 0) & (owner < n_rows)
+        by_slot = feeds.take(np.where(ok, owner, 0), axis=0)  # (slots, A, k)
+        if not ok.all():
+            by_slot[~ok] = 0.0
+        out = np.empty((A, owner.size, k))
+        np.copyto(out, np.transpose(by_slot, (1, 0, 2)))
+        return out.reshape(A, -1)
 
     def _gram_cols(self, cols: np.ndarray) -> np.ndarray:
         """Provider-row feature columns (-1 unused) -> columns of ``G`` (-1: no history:
@@ -1418,7 +1409,8 @@ class MarketModel(mesa.Model):
         width = self.feed_cols
         Z = np.zeros((self.window_rows, width))
         at = 0
-        for _, z, _ in self.window:  # older rounds may lack late providers' columns
+        for _, feeds, _ in self.window:  # older rounds may lack late providers' columns
+            z = np.transpose(feeds, (1, 0, 2)).reshape(self.A, -1)
             Z[at : at + z.shape[0], : z.shape[1]] = z
             at += z.shape[0]
         y = np.concatenate([w[2] for w in self.window])

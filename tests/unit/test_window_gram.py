@@ -15,10 +15,10 @@ def _direct(model: MarketModel) -> tuple[np.ndarray, np.ndarray]:
     from the stored rounds. Between steps the Gram is one round ahead of the window:
     it holds the window of the next train phase."""
     window = [u for u, _, _ in model.window]
-    held = [u for u, _, _ in model.gram_rounds]
+    held = [u for u, _ in model.gram_rounds]
     assert held == [*window, model.t + 1 - model.lag][-len(held) :]
-    zs = np.vstack([model._by_slot(z) for _, z, _ in model.gram_rounds])
-    zw = np.vstack([model._by_slot(z) for _, z, _ in model.window])
+    zs = np.vstack([model._by_slot(f) for _, f in model.gram_rounds])
+    zw = np.vstack([model._by_slot(f) for _, f, _ in model.window])
     y = np.concatenate([w[2] for w in model.window])
     return zs.T @ zs, zw.T @ y
 
