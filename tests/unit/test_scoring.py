@@ -17,6 +17,7 @@ from mechanisms.scoring import (
     numerai_corr_rows,
     rank_gaussianize,
     rank_gaussianize_rows,
+    twice_ranks,
 )
 
 Q125 = 1.1503493803760083  # -norm.ppf(0.125) = norm.ppf(0.875)
@@ -26,6 +27,29 @@ Q375 = 0.31863936396437514  # -norm.ppf(0.375) = norm.ppf(0.625)
 def test_quantile_constants():
     assert norm.ppf(0.875) == pytest.approx(Q125, abs=1e-15)
     assert norm.ppf(0.625) == pytest.approx(Q375, abs=1e-15)
+
+
+@pytest.mark.parametrize("A", [1, 2, 3, 50, 64, 65, 300])
+def test_twice_ranks_is_twice_scipy_rankdata_on_hard_rows(A):
+    """Ties, values one ulp apart (the sort keys drop low bits, such rows are caught
+    and argsorted), signed zeros, infinities, tiny and huge magnitudes."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(A)
+    x = rng.standard_normal((40, A))
+    rows = [x, np.round(x * 2) / 2, x * 1e-310, x * 1e300]
+    near = x.copy()
+    if A > 1:
+        near[:, 1] = np.nextafter(near[:, 0], np.inf)
+        near[::2, -1] = np.nextafter(near[::2, 0], -np.inf)
+        near[1, 0], near[2, -1] = np.inf, -np.inf
+        near[3, :] = 0.0
+        near[3, ::2] = -0.0
+    rows.append(near)
+    for X in rows:
+        want = np.rint(2 * rankdata(X, axis=1, method="average")).astype(np.intp)
+        np.testing.assert_array_equal(twice_ranks(X), want)
+    assert twice_ranks(np.zeros((0, A))).shape == (0, A)
 
 
 def test_rank_gaussianize_averages_ties():
