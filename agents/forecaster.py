@@ -159,9 +159,11 @@ class FeedBandit:
         cand = np.empty((n, width + kk), dtype=np.int64)
         key = np.empty((n, width + kk))
         cand[:, :width] = known
-        # the unusable (unavailable, padding) rank below every score
-        np.copyto(key[:, :width], self.known_values[rows, :width])
-        key[:, :width][~ok] = -1e300
+        # the unusable (unavailable, padding) rank below every score: -1e300 added to
+        # them, -0.0 to the others (values are finite scores, so the sum is exactly
+        # -1e300 or the value; arithmetic, where a masked assignment branches on each)
+        np.multiply(~ok, -1e300, out=key[:, :width])
+        key[:, :width] += self.known_values[rows, :width]
         # kk untried available feeds per buyer, by rejection from uniform draws
         m = kk + 4
         draw = avail_idx[rng.integers(0, n_avail, (n, m))]
