@@ -291,7 +291,7 @@ class MarketModel(mesa.Model):
         self.window: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.pending: dict[int, np.ndarray] = {}
         self.targets: dict[int, np.ndarray] = {}
-        self.gram = np.zeros((0, 0), order="F")  # window X'X by slot, upper triangle
+        self._gram = np.zeros((0, 0), order="F")  # window X'X by slot, upper triangle
         self.xty = np.zeros(0)
         self.slot_of = np.zeros(0, np.int64)  # each provider row's slot in G (-1: none)
         self.slot_owner = np.zeros(0, np.int64)  # each slot's provider row (-1: free)
@@ -787,10 +787,18 @@ class MarketModel(mesa.Model):
     def _update_gram(self, zs: np.ndarray, zs0: np.ndarray | None, syrk) -> None:
         """``G += zs'zs - zs0'zs0`` on the upper triangle, in place, in that order."""
         t0 = time.perf_counter()
-        syrk(1.0, zs, self.gram)
+        syrk(1.0, zs, self._gram)
         if zs0 is not None:
-            syrk(-1.0, zs0, self.gram)
+            syrk(-1.0, zs0, self._gram)
         self.gram_seconds["update"] += time.perf_counter() - t0
+
+    @property
+    def gram(self) -> np.ndarray:
+        """The Gram matrix ``X'X`` by slot (upper triangle, Fortran order). Between steps
+        it holds the window of the next train phase (:meth:`_advance_gram`); reading it
+        waits for an update running in the background, so it is never seen half done."""
+        self._gram_ready()
+        return self._gram
 
     def _gram_ready(self) -> None:
         """Wait for the Gram update running in the background, if any (its errors raise
@@ -813,8 +821,8 @@ class MarketModel(mesa.Model):
         if gone.size:
             slots = self.slot_of[gone]
             cols = (slots[:, None] * k + np.arange(k)).ravel()
-            self.gram[cols, :] = 0.0
-            self.gram[:, cols] = 0.0
+            self._gram[cols, :] = 0.0
+            self._gram[:, cols] = 0.0
             self.xty[cols] = 0.0
             self.slot_owner[slots] = -1
             self.slot_of[gone] = -1
@@ -828,8 +836,8 @@ class MarketModel(mesa.Model):
             n1 = n0 + new.size - free.size
             n1 += max(n1 // 10, 8)
             g = np.zeros((n1 * k, n1 * k), order="F")
-            g[: n0 * k, : n0 * k] = self.gram
-            self.gram = g
+            g[: n0 * k, : n0 * k] = self._gram
+            self._gram = g
             self.xty = np.concatenate([self.xty, np.zeros((n1 - n0) * k)])
             self.slot_owner = np.concatenate([self.slot_owner, np.full(n1 - n0, -1, np.int64)])
             free = np.flatnonzero(self.slot_owner < 0)
@@ -849,10 +857,10 @@ class MarketModel(mesa.Model):
         n1 = live.size + max(live.size // 10, 8)
         cols = (live[:, None] * k + np.arange(k)).ravel()
         g = np.zeros((n1 * k, n1 * k), order="F")
-        g[: cols.size, : cols.size] = self.gram[np.ix_(cols, cols)]
+        g[: cols.size, : cols.size] = self._gram[np.ix_(cols, cols)]
         xty = np.zeros(n1 * k)
         xty[: cols.size] = self.xty[cols]
-        self.gram, self.xty = g, xty
+        self._gram, self.xty = g, xty
         self.slot_owner = np.full(n1, -1, np.int64)
         self.slot_owner[: live.size] = owner[live]
         self.slot_of[owner[live]] = np.arange(live.size)
@@ -1330,7 +1338,7 @@ class MarketModel(mesa.Model):
             self._train_secure(rule, rows, cols, g_cols)
             return
         F.weights[rows] = self._by_rows(
-            lambda c: fit_ridge(self.gram, self.xty, c, cfg.ridge, self.window_rows), g_cols
+            lambda c: fit_ridge(self._gram, self.xty, c, cfg.ridge, self.window_rows), g_cols
         )
         # lazy solvers skip the work (some rounds) and will submit noise or a copy,
         # claiming they trained
@@ -1373,7 +1381,7 @@ class MarketModel(mesa.Model):
             F.weights[rows] = weights
         else:
             F.weights[rows] = fit_ridge_gd(
-                self.gram, self.xty, g_cols, ridge, self.window_rows, p.epochs, p.lr
+                self._gram, self.xty, g_cols, ridge, self.window_rows, p.epochs, p.lr
             )
             cost = rule.training_cost(TrainingJob(self.window_rows, n_feeds, self.k, self.A, ridge))
             preds = None
