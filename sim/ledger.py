@@ -830,6 +830,7 @@ class Ledger:
         def cat(codes: np.ndarray, names: list[str] | pd.Index) -> pd.Categorical:
             return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))
 
+        # the columns as they are (no copy): tens of millions of rows in a large run
         return pd.DataFrame(
             {
                 "round": c["round"],
@@ -839,7 +840,8 @@ class Ledger:
                 "asset": cat(c["asset"], self._assets),
                 "amount": c["amount"],
                 "reason": cat(c["reason"], self._reasons.names),
-            }
+            },
+            copy=False,
         )
 
     def __repr__(self) -> str:
