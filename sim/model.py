@@ -1000,8 +1000,8 @@ class MarketModel(mesa.Model):
         # free riders use the leaked feeds they hold (up to K of those for sale)
         # leaks are kept: they decay and spread in the adapt phase (_age_leaks); only
         # free riders' rows can hold any, and only in the columns of providers
-        rider_rows = np.flatnonzero(F.kind == FREE_RIDER)
-        held = self.leaked[rider_rows, : len(P)]
+        rider_rows, block = self._rider_rows()
+        held = self.leaked[block, : len(P)]
         active = F.status[rider_rows] == ACTIVE
         riders = rider_rows[active]
         if riders.size:  # the first K held feeds for sale, in feed order
@@ -1245,18 +1245,28 @@ class MarketModel(mesa.Model):
         np_ = len(P)
         # only free riders receive leaks (_leak), so only their rows can hold any: the
         # work is done on those rows (the same draws, in the same order, as on all rows)
-        rows = np.flatnonzero(F.kind == FREE_RIDER)
-        held = self.leaked[rows, :np_]
+        rows, block = self._rider_rows()
+        held = self.leaked[block, :np_]  # (a view when the rows are contiguous)
         if not held.any():
             return
         riders = F.status[rows] == ACTIVE
-        held &= riders[:, None] & (P.status == ACTIVE)[None, :]
+        held &= riders[:, None]
+        held &= (P.status == ACTIVE)[None, :]
         self._attach_to_leak_network()  # rows added by any other path
         adj = None if self.leak_adj is None else self.leak_adj[rows][:, rows]
         rng = self.streams.market
         held = leaks.decay(held, m.leak_half_life, rng)
         held = leaks.spread(adj, held, riders, m.leak_spread, rng)
-        self.leaked[rows, :np_] = held
+        self.leaked[block, :np_] = held
+
+    def _rider_rows(self) -> tuple[np.ndarray, slice | np.ndarray]:
+        """The free riders' rows, and the same rows as an index into ``leaked``: a slice
+        when they are contiguous (genesis creates them together; later entrants may
+        not be), so that reading and writing their block copies nothing."""
+        rows = np.flatnonzero(self.forecasters.kind == FREE_RIDER)
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+            return rows, slice(int(rows[0]), int(rows[-1]) + 1)
+        return rows, rows
 
     # 4
     def phase_train(self) -> None:
