@@ -1250,7 +1250,7 @@ class MarketModel(mesa.Model):
         if not held.any():
             return
         riders = F.status[rows] == ACTIVE
-        held &= riders[:, None]
+        held[~riders] = False  # (rows of riders gone: a fill, not a broadcast and)
         held &= (P.status == ACTIVE)[None, :]
         self._attach_to_leak_network()  # rows added by any other path
         adj = None if self.leak_adj is None else self.leak_adj[rows][:, rows]
