@@ -73,6 +73,7 @@ class Exchange:
         self._pools: dict[tuple[str, str], Pool] = {}
         # pool accounts -> (accounts, base ids, quote ids, distinct?) (_reserves)
         self._cols: dict[tuple[int, ...], tuple] = {}
+        self._pool_ids: dict[int, tuple[int, int]] = {}  # pool account -> asset ids
 
     # ------------------------------------------------------------------ pools
 
@@ -119,6 +120,7 @@ class Exchange:
         )
         pool = Pool(name, base, quote, account)
         self._pools[(base, quote)] = pool
+        self._pool_ids[account] = (ids[0], ids[1])
         return pool
 
     def pool(self, base: str, quote: str = "usd") -> Pool:
@@ -152,9 +154,11 @@ class Exchange:
         """
         key = tuple(p.account for p in pools)
         cols = self._cols.get(key)
-        if cols is None:
-            L = self.ledger
-            pair = [(L.asset_id(p.base), L.asset_id(p.quote)) for p in pools]
+        if cols is None:  # (callers trade varying subsets of the pools: kept cheap)
+            L, known = self.ledger, self._pool_ids
+            pair = [known.get(a) for a in key]
+            if None in pair:  # a pool this exchange did not create
+                pair = [(L.asset_id(p.base), L.asset_id(p.quote)) for p in pools]
             ids = np.array(pair, dtype=np.int64).reshape(-1, 2)
             acc = np.array(key, dtype=np.int64)
             base, quote = ids[:, 0].copy(), ids[:, 1].copy()
