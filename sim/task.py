@@ -64,7 +64,8 @@ class NormalStream:
         self._job: Future | None = None
 
     def draw(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The next ``prod(shape)`` normals as a new array of ``shape``, the ones drawn
+        """The next ``prod(shape)`` normals as an array of ``shape`` that no other draw
+        shares (a piece of the numbers drawn ahead, when they suffice), the ones drawn
         ahead first (waiting for a draw in progress)."""
         n = math.prod(shape)
         self._wait()
