@@ -71,8 +71,6 @@ class Exchange:
         self.ledger = ledger
         self.fee = float(fee)
         self._pools: dict[tuple[str, str], Pool] = {}
-        # pool accounts -> (accounts, base ids, quote ids, distinct?) (_reserves)
-        self._cols: dict[tuple[int, ...], tuple] = {}
         self._pool_ids: dict[int, tuple[int, int]] = {}  # pool account -> asset ids
 
     # ------------------------------------------------------------------ pools
@@ -148,30 +146,19 @@ class Exchange:
         """Accounts, base ids, quote ids and reserves of many pools (vectorized reads).
 
         Raises :class:`ExchangeError` if a pool appears twice (every caller trades each
-        pool once). The ids of a list of pools are looked up once and kept, read-only
-        (the lists a run trades recur round after round; past 1,024 the cache starts
-        again).
+        pool once). A pool's asset ids are recorded when it is created, so callers
+        trading a different subset of the pools each round look no asset up by name.
         """
-        key = tuple(p.account for p in pools)
-        cols = self._cols.get(key)
-        if cols is None:  # (callers trade varying subsets of the pools: kept cheap)
-            L, known = self.ledger, self._pool_ids
-            pair = [known.get(a) for a in key]
-            if None in pair:  # a pool this exchange did not create
-                pair = [(L.asset_id(p.base), L.asset_id(p.quote)) for p in pools]
-            ids = np.array(pair, dtype=np.int64).reshape(-1, 2)
-            acc = np.array(key, dtype=np.int64)
-            base, quote = ids[:, 0].copy(), ids[:, 1].copy()
-            for a in (acc, base, quote):
-                a.flags.writeable = False
-            cols = (acc, base, quote, len(set(key)) == len(key))
-            if len(self._cols) >= 1024:
-                self._cols.clear()
-            self._cols[key] = cols
-        acc, base, quote, distinct = cols
-        if not distinct:
+        L, known = self.ledger, self._pool_ids
+        accounts = [p.account for p in pools]
+        if len(set(accounts)) != len(accounts):
             raise ExchangeError("a trade on several pools needs distinct pools (one trade each)")
-        L = self.ledger
+        pair = [
+            known.get(a) or (L.asset_id(p.base), L.asset_id(p.quote))
+            for a, p in zip(accounts, pools, strict=True)
+        ]
+        ids = np.array(pair, dtype=np.int64).reshape(-1, 2)
+        acc, base, quote = np.array(accounts, dtype=np.int64), ids[:, 0], ids[:, 1]
         return acc, base, quote, L.balances(acc, base), L.balances(acc, quote)
 
     def price(self, pool: Pool) -> float:
